@@ -1,0 +1,1 @@
+"""Local Redis and PostgreSQL servers for tests and `make up`: real binaries, private ports."""

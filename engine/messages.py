@@ -1,0 +1,107 @@
+"""Typed messages in and out of the engine core: price ticks, commands, responses, events.
+
+The wire (Redis stream fields) is decoded into these at the edge by ``engine.wire``; the core
+works on them only, never on dicts of bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+# Command names, as on the seed's backend-to-engine stream.
+CREATE_ACCOUNT: Final = "CREATE_ACCOUNT"
+GET_BALANCE: Final = "GET_BALANCE"
+GET_USD_BALANCE: Final = "GET_USD_BALANCE"
+CREATE_TRADE: Final = "CREATE_TRADE"
+CLOSE_TRADE: Final = "CLOSE_TRADE"
+GET_OPEN_TRADES: Final = "GET_OPEN_TRADES"
+GET_CLOSED_TRADES: Final = "GET_CLOSED_TRADES"
+COMMANDS: Final = frozenset(
+    {
+        CREATE_ACCOUNT,
+        GET_BALANCE,
+        GET_USD_BALANCE,
+        CREATE_TRADE,
+        CLOSE_TRADE,
+        GET_OPEN_TRADES,
+        GET_CLOSED_TRADES,
+    }
+)
+
+# Event types on engine_events. The seed's three trigger events, plus additive lifecycle events
+# so that the worker and the gateway see every balance change on one stream.
+ACCOUNT_CREATED: Final = "ACCOUNT_CREATED"
+TRADE_OPENED: Final = "TRADE_OPENED"
+TRADE_CLOSED: Final = "TRADE_CLOSED"
+TRADE_STOP_LOSS: Final = "TRADE_STOP_LOSS"
+TRADE_TAKE_PROFIT: Final = "TRADE_TAKE_PROFIT"
+TRADE_LIQUIDATED: Final = "TRADE_LIQUIDATED"
+
+SUCCESS: Final = "success"
+ERROR: Final = "error"
+
+
+class PriceItem(msgspec.Struct, frozen=True, gc=False):
+    """One asset's price in a price batch. ``bid``/``ask`` default to ``price`` when absent."""
+
+    asset: str
+    price: int
+    decimal: int
+    bid: int | None = None
+    ask: int | None = None
+
+
+class PriceBatch(msgspec.Struct, frozen=True, gc=False):
+    """An engine_input entry: a batch of prices from one source."""
+
+    items: list[PriceItem]
+    source: str = ""
+    timestamp: int = 0
+
+
+class Command(msgspec.Struct, frozen=True, gc=False):
+    """A backend-to-engine entry. ``trade_data`` is the decoded tradeData JSON object."""
+
+    order_id: str
+    command: str
+    email: str
+    trade_data: dict[str, Any]
+    timestamp: int = 0
+
+
+class Response(msgspec.Struct, frozen=True, gc=False):
+    """An engine_response entry. ``data`` is JSON-encodable; ``timestamp`` is stream time (ms)."""
+
+    order_id: str
+    status: str
+    data: Any
+    message: str
+    timestamp: int
+    seq: int
+
+
+class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """An engine_events entry (seed fields first, then additive ones)."""
+
+    event_type: str
+    trade_id: str
+    email: str
+    asset: str
+    pnl: int
+    margin_returned: int
+    close_price: int
+    timestamp: int
+    seq: int
+    order_id: str = ""
+    direction: str = ""
+    margin: int = 0
+    leverage: int = 0
+    entry_price: int = 0
+    exit_price: int = 0
+    amount: int = 0  # signed change of the user's free balance caused by this event
+    balance: int = 0  # the user's free balance after this event
+
+
+Output = Response | Event

@@ -1,0 +1,101 @@
+"""Exact integer money and prices: decimal-string parsing, rescaling, PnL and liquidation levels.
+
+USD amounts carry ``USD_DECIMALS`` (10000 = 1.00 USD). Prices carry their asset's decimals.
+Every division floors, which is "against the trader" for PnL in both directions; the part the
+trader does not get stays with the house, so money is conserved to the unit.
+"""
+
+from __future__ import annotations
+
+USD_DECIMALS = 4
+USD_SCALE = 10**USD_DECIMALS
+LEVERAGE_SCALE = 10  # leverage on the wire is in tenths: 10 = 1x, 1000 = 100x
+BPS = 10_000
+
+
+class AmountError(ValueError):
+    """A decimal string or scaled integer that cannot be represented exactly."""
+
+
+def parse_decimal(text: str, decimals: int) -> int:
+    """Parse ``"123.45"`` into an integer scaled by ``10**decimals``, exactly, or raise."""
+    s = text.strip()
+    if not s or len(s) > 64:
+        raise AmountError(f"not a decimal number: {text!r}")
+    negative = s[0] == "-"
+    if s[0] in "+-":
+        s = s[1:]
+    whole, _, frac = s.partition(".")
+    if not whole and not frac:
+        raise AmountError(f"not a decimal number: {text!r}")
+    if not (whole or "0").isdigit() or not (frac or "0").isdigit() or not s.isascii():
+        raise AmountError(f"not a decimal number: {text!r}")
+    frac = frac.rstrip("0")
+    if len(frac) > decimals:
+        raise AmountError(f"{text!r} has more than {decimals} decimals")
+    value = int(whole or "0") * 10**decimals + int((frac or "0").ljust(decimals, "0"))
+    return -value if negative else value
+
+
+def format_decimal(value: int, decimals: int) -> str:
+    """Format a scaled integer as a plain decimal string (inverse of ``parse_decimal``)."""
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value)).rjust(decimals + 1, "0")
+    if decimals == 0:
+        return sign + digits
+    whole, frac = digits[:-decimals], digits[-decimals:].rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
+def rescale(value: int, from_decimals: int, to_decimals: int) -> int:
+    """Rescale a scaled integer to other decimals; raise when precision would be lost."""
+    if from_decimals == to_decimals:
+        return value
+    if from_decimals < to_decimals:
+        return value * 10 ** (to_decimals - from_decimals)
+    q, r = divmod(value, 10 ** (from_decimals - to_decimals))
+    if r:
+        raise AmountError(
+            f"{value} with {from_decimals} decimals does not fit {to_decimals} decimals exactly"
+        )
+    return q
+
+
+def pnl(margin: int, leverage: int, entry: int, exit_price: int, is_long: bool) -> int:
+    """Profit (USD units) of a position, floored: margin x leverage x (exit - entry) / entry."""
+    move = exit_price - entry if is_long else entry - exit_price
+    return (margin * leverage * move) // (LEVERAGE_SCALE * entry)
+
+
+def liquidation_threshold(margin: int, maintenance_bps: int) -> int:
+    """Loss (USD units) at which a position is liquidated; floored, so never later than stated."""
+    return max(1, margin * (BPS - maintenance_bps) // BPS)
+
+
+def liquidation_level(
+    margin: int, leverage: int, entry: int, is_long: bool, maintenance_bps: int
+) -> int:
+    """The price at which ``pnl`` first reaches ``-threshold``.
+
+    LONG: the highest price p with pnl(p) <= -threshold (fires when bid <= level); may be <= 0,
+    meaning never. SHORT: the lowest such price (fires when ask >= level).
+    Computed in closed form, then nudged so it agrees with ``pnl`` exactly.
+    """
+    threshold = liquidation_threshold(margin, maintenance_bps)
+    notional = margin * leverage
+    scale = LEVERAGE_SCALE * entry
+    # move needed: notional * move / scale <= -threshold  =>  move ~ -threshold * scale / notional
+    move = (threshold * scale) // notional
+    if is_long:
+        level = entry - move
+        while pnl(margin, leverage, entry, level + 1, True) <= -threshold:
+            level += 1
+        while level > 0 and pnl(margin, leverage, entry, level, True) > -threshold:
+            level -= 1
+        return level
+    level = entry + move
+    while level > 1 and pnl(margin, leverage, entry, level - 1, False) <= -threshold:
+        level -= 1
+    while pnl(margin, leverage, entry, level, False) > -threshold:
+        level += 1
+    return level

@@ -1,0 +1,1 @@
+"""gateway part of the CFD exchange."""

@@ -1,0 +1,1 @@
+"""poller part of the CFD exchange."""

@@ -1,0 +1,1 @@
+"""snapshots part of the CFD exchange."""
