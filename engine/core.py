@@ -56,6 +56,7 @@ class Engine:
         self.user_trades: dict[str, dict[str, None]] = {}
         for trade in state.trades.values():
             self._index(trade)
+            self.books[trade.asset].add(trade)
         self._handlers = {
             m.CREATE_ACCOUNT: self._create_account,
             m.GET_BALANCE: self._get_balance,
