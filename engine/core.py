@@ -28,7 +28,7 @@ from engine.orders import (
     usd,
 )
 from engine.state import Account, ClosedTrade, EngineState, Price, Trade
-from engine.triggers import LIQUIDATION, STOP_LOSS, TriggerBook
+from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
 from engine.views import balance_view, closed_view, trade_view
 from engine.wire import WireError, decode_command, decode_price_batch
 
@@ -130,7 +130,7 @@ class Engine:
             return None
         return Price(bid, ask, self.state.now_ms)
 
-    def _fire(self, asset: str, fired: list, price: Price, outputs: list[Output]) -> None:
+    def _fire(self, asset: str, fired: list[Entry], price: Price, outputs: list[Output]) -> None:
         trades = self.state.trades
         book = self.books[asset]
         for _level, _seq, kind, trade_id in fired:
