@@ -173,7 +173,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=_port, default=2525, help="port to listen on")
     parser.add_argument("--dir", default=".stack/mail", help="folder the mails are saved in")
+    parser.add_argument(
+        "--link-for",
+        metavar="EMAIL",
+        help="do not serve: print the sign-in link of the newest mail to EMAIL kept in --dir "
+        "and exit (1 when there is none)",
+    )
     args: Any = parser.parse_args(argv)
+    if args.link_for:
+        link = latest_link(args.dir, args.link_for, contains="signin")
+        if link is None:
+            print(f"mailbox: no sign-in link for {args.link_for} in {args.dir}", file=sys.stderr)
+            return 1
+        print(link)
+        return 0
     try:
         return asyncio.run(serve(args.host, args.port, args.dir))
     except OSError as exc:

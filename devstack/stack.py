@@ -50,6 +50,8 @@ from devstack.server import LocalServer
 FEEDS = ("sim", "replay", "backpack")
 DATABASE = "exchange"
 PROCESSES = ("mailbox", "engine", "worker", "poller", "gateway")
+# The gateway's own variables that `make up` passes on instead of its defaults when set.
+PASSTHROUGH = ("GATEWAY_ENV", "PUBLIC_URL")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -114,9 +116,7 @@ class StackSettings:
             engine_metrics_port=_int_port(environ, "ENGINE_METRICS_PORT", 9464),
             poller_metrics_port=_int_port(environ, "POLLER_METRICS_PORT", 9102),
             feed=feed,
-            passthrough={
-                k: environ[k] for k in ("GATEWAY_ENV", "PUBLIC_URL") if environ.get(k, "").strip()
-            },
+            passthrough={k: environ[k] for k in PASSTHROUGH if environ.get(k, "").strip()},
         )
 
     @property

@@ -80,6 +80,21 @@ def test_a_sign_in_mail_is_saved_and_its_link_printed(mailbox: Mailbox) -> None:
     assert "alice@example.com" in out
 
 
+def test_link_for_prints_the_newest_sign_in_link_or_exits_1(mailbox: Mailbox) -> None:
+    def link_for(to: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "devstack.mailbox", "--dir", str(mailbox.folder),
+             "--link-for", to],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    assert link_for("alice@example.com").returncode == 1
+    mailbox.send(_mail("alice@example.com", f"Home: http://127.0.0.1:8000/\nSign in: {LINK}"))
+    found = link_for("alice@example.com")
+    assert (found.returncode, found.stdout) == (0, LINK + "\n")
+    assert link_for("bob@example.com").returncode == 1
+
+
 def test_latest_link_is_the_newest_mail_to_that_address_only(mailbox: Mailbox) -> None:
     mailbox.send(_mail("alice@example.com", LINK + "1"))
     mailbox.send(_mail("bob@example.com", LINK + "2"))
