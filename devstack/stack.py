@@ -481,12 +481,14 @@ class Stack:
         return EXIT_OK
 
     def _stop_all(self) -> None:
+        started = self.honcho is not None or bool(self.stores.servers)
         if self.honcho is not None:
             # honcho SIGTERMs every part and SIGKILLs what is left after 5 s.
             self.honcho.stop(timeout=30)
             self.honcho = None
         self.stores.stop()
-        self.say(f"stopped; data kept in {self.settings.dir} (`make up` again recovers it)")
+        if started:
+            self.say(f"stopped; data kept in {self.settings.dir} (`make up` again recovers it)")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -97,6 +97,7 @@ def test_a_taken_port_is_refused_before_any_server_starts(tmp_path: Path) -> Non
                         out=out)  # fmt: skip
     assert code == stack.EXIT_REFUSED
     assert f"port {port}" in out.getvalue() and "GATEWAY_PORT" in out.getvalue()
+    assert "stopped" not in out.getvalue()  # nothing was started, so nothing is said to stop
     assert not (tmp_path / "stack" / "redis").exists()
 
 
