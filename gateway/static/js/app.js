@@ -557,7 +557,10 @@ function renderClosed() {
 function onEvent(event, id) {
   if (!state.user || event.email !== state.user.email) return;
   if (id && state.seenEvents.has(id)) return;
-  if (id) state.seenEvents.add(id);
+  if (id) {
+    state.seenEvents.add(id);
+    if (state.seenEvents.size > 1000) state.seenEvents.delete(state.seenEvents.values().next().value);
+  }
   const type = event.eventType;
   const asset = (event.asset || "").replace("_", "/");
   const side = event.direction === "SHORT" ? "short" : "long";

@@ -5,7 +5,7 @@
 import { toChartNumber } from "./money.js";
 
 const LIBRARY = "../vendor/lightweight-charts.js";
-const BUCKET_S = 5; // one candle per 5 seconds of ticks
+const BUCKET_S = 1; // one candle per second of ticks
 const MAX_CANDLES = 2000;
 
 /** Load the charting library; null (and a note in the chart area) when it is not installed. */

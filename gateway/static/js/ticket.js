@@ -20,7 +20,17 @@ import {
 const MIN_LEVERAGE = 10n; // tenths: 1x
 const MAX_LEVERAGE = 1000n; // 100x
 const TIMEOUT_RETRIES = 3;
+const LABELS = {
+  stopLossPrice: "stop-loss",
+  takeProfitPrice: "take-profit",
+  expectedPrice: "expected price",
+};
 export const FIELDS = ["asset", "direction", "margin", "leverage", "stopLossPrice", "takeProfitPrice"];
+
+/** A server message in the ticket's words: "stopLossPrice must be ..." -> "stop-loss must be ...". */
+function plain(message) {
+  return message.replace(/\b(stopLossPrice|takeProfitPrice|expectedPrice)\b/g, (name) => LABELS[name]);
+}
 
 export class Ticket {
   /**
@@ -280,7 +290,7 @@ export class Ticket {
         this.onUnauthorized?.();
         return;
       }
-      this.showError(err.field && FIELDS.includes(err.field) ? err.field : "_form", err.message);
+      this.showError(err.field && FIELDS.includes(err.field) ? err.field : "_form", plain(err.message));
     } finally {
       this.sending = false;
       this.submit.disabled = false;
