@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,11 +64,11 @@ WAIT_MS = 20_000
 def _why_not() -> str | None:
     """Why this machine cannot run the test, or None when it can."""
     for module, what in (
-        ("playwright", "the Playwright package (pip install -e '.[test]')"),
-        ("aiosmtpd", "aiosmtpd (pip install -e '.[test]')"),
-        ("gateway.app", "the gateway (gateway/app.py)"),
+        ("gateway.app", "the gateway (python -m gateway)"),
         ("engine.daemon", "the engine daemon (python -m engine)"),
         ("poller.sim", "the poller's simulator (python -m poller --source sim)"),
+        ("playwright", "the Playwright package (test extra: pip install -e '.[test]')"),
+        ("aiosmtpd", "aiosmtpd (test extra: pip install -e '.[test]')"),
     ):
         try:
             found = importlib.util.find_spec(module) is not None
@@ -181,8 +182,6 @@ def _wait(
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     """Redis, engine daemon, simulated prices, gateway and mailbox, all private to this test."""
-    import httpx
-
     logs = SHOTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for old in logs.glob("*.log"):
@@ -225,7 +224,7 @@ def stack() -> Iterator[Stack]:
             procs.append((_start([py, "-m", "gateway"], log, env), log))
             _wait(
                 "gateway /readyz",
-                lambda: httpx.get(f"{gateway_url}/readyz", timeout=2).status_code == 200,
+                lambda: urllib.request.urlopen(f"{gateway_url}/readyz", timeout=2).status == 200,
                 procs,
                 60,
             )
