@@ -105,3 +105,17 @@ async def pending(redis: Redis, config: Config) -> int:
         info = await redis.xpending(stream_of(config, kind), config.group)
         total += info["pending"]
     return total
+
+
+async def all_delivered(redis: Redis, config: Config) -> bool:
+    """True when the group has been handed every entry of the three streams (no lag)."""
+    for kind in Kind:
+        stream = stream_of(config, kind)
+        last = await redis.xrevrange(stream, count=1)
+        if not last:
+            continue
+        groups = {g["name"]: g for g in await redis.xinfo_groups(stream)}
+        group = groups.get(config.group.encode()) or groups.get(config.group)
+        if group is None or group["last-delivered-id"] != last[0][0]:
+            return False
+    return True
