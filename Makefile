@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine_core.py
+	$(PY) bench/worker_pg.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
