@@ -150,9 +150,15 @@ class StreamConsumer:
         are found again with XPENDING and reported as ``Entry(fields=None)``, like Redis 7's
         deleted ids, so the caller acknowledges them and they stop coming back.
         """
-        raw = await self.redis.execute_command(
-            "XAUTOCLAIM", stream, self.group, self.consumer, min_idle_ms, start, "COUNT", count
-        )
+        try:
+            raw = await self.redis.execute_command(
+                "XAUTOCLAIM", stream, self.group, self.consumer, min_idle_ms, start, "COUNT", count
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_groups()  # the stream was deleted: nothing of it is pending
+            return Claimed("0-0", [], [], 0)
         claimed = parse_autoclaim_reply(stream, raw)
         entries = list(claimed.entries)
         entries += [Entry(stream, i, None) for i in claimed.deleted_ids]

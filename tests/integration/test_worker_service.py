@@ -201,3 +201,17 @@ async def test_a_deleted_stream_gets_its_group_back(redis, database_url, redis_u
     finally:
         worker.stop()
         await asyncio.wait_for(task, TIMEOUT_S)
+
+
+async def test_claim_and_read_of_a_deleted_stream_recreate_its_group(redis, redis_url):
+    client = Redis.from_url(redis_url)
+    consumer = StreamConsumer(client, ["s1", "s2"], "g", "c", "dead")
+    await consumer.ensure_groups()
+    await redis.delete("s1")
+    claimed = await consumer.claim("s1", 0, "0-0", 10)
+    assert (claimed.next_id, claimed.entries) == ("0-0", [])
+    assert [g["name"] for g in await redis.xinfo_groups("s1")] == [b"g"]
+    await redis.delete("s2")
+    assert await consumer.read(10, 0) == []
+    assert [g["name"] for g in await redis.xinfo_groups("s2")] == [b"g"]
+    await client.aclose()
