@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -116,7 +116,7 @@ class StreamConsumer:
         self.consumer = consumer
         self.dead_letter = dead_letter
         for command in ("XREADGROUP", "XAUTOCLAIM"):
-            redis.set_response_callback(command, _identity)
+            redis.set_response_callback(command, cast(Any, _identity))
 
     async def ensure_groups(self) -> None:
         """Create the group on every stream (from its first entry) unless it exists."""
@@ -134,7 +134,7 @@ class StreamConsumer:
             args += ["BLOCK", block_ms]
         args += ["STREAMS", *self.streams, *([">"] * len(self.streams))]
         try:
-            raw = await self.redis.execute_command(*args)
+            raw = await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -151,7 +151,7 @@ class StreamConsumer:
         deleted ids, so the caller acknowledges them and they stop coming back.
         """
         try:
-            raw = await self.redis.execute_command(
+            raw = await self.redis.execute_command(  # type: ignore[no-untyped-call]
                 "XAUTOCLAIM", stream, self.group, self.consumer, min_idle_ms, start, "COUNT", count
             )
         except ResponseError as exc:

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-import asyncpg
 import msgspec
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 T = TypeVar("T")
-Queryable = asyncpg.Connection | asyncpg.Pool
+
+
+class Queryable(Protocol):
+    """An asyncpg connection or pool (anything with asyncpg's ``fetch``)."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
 
 
 class HistoryError(ValueError):
