@@ -14,6 +14,7 @@ entry to the dead-letter stream instead of retrying it forever.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +38,7 @@ CLOSE_REASONS: Final = {
 EVENT_TYPES: Final = frozenset({m.ACCOUNT_CREATED, m.TRADE_OPENED, *CLOSE_REASONS})
 
 _json = msgspec.json.Encoder()
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class MappingError(ValueError):
@@ -99,8 +101,8 @@ def _json_text(name: str, value: Any) -> str:
         text = _json.encode(value).decode()
     except (TypeError, ValueError, OverflowError) as exc:  # pragma: no cover - decoded JSON
         raise MappingError(f"{name} cannot be encoded as JSON: {exc}") from None
-    # jsonb refuses the NUL code point even escaped.
-    if "\\u0000" in text:
+    # jsonb refuses the NUL code point even escaped (but a literal backslash-u0000 is fine).
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise MappingError(f"{name} contains a NUL character")
     return text
 

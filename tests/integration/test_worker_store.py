@@ -119,3 +119,16 @@ async def test_a_failing_migration_leaves_nothing_behind(conn):
         await migrate(conn, [*load_migrations(), bad])
     assert await conn.fetchval("SELECT to_regclass('half_t')") is None
     assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 1
+
+
+async def test_text_that_only_looks_like_a_nul_is_stored_as_sent(conn):
+    data = {"note": "\\u0000 is six characters", "emoji": "\U0001f600", "big": 2**70}
+    rows = Rows()
+    rows.add_entry(Kind.RESPONSE, "1-0",
+                   as_redis(encode_response(Response("o1", "success", data, "ünï", 1, 4))))
+    await write_rows(conn, rows)
+    row = await conn.fetchrow("SELECT result::text, message FROM orders")
+    import msgspec
+
+    assert msgspec.json.decode(row["result"]) == data
+    assert row["message"] == "ünï"

@@ -168,3 +168,10 @@ def test_arbitrary_fields_either_map_or_raise_a_known_error(fields, kind):
         rows.add_entry(kind, "1-0", fields)
     except (WireError, MappingError):
         assert len(rows) == 0
+
+
+def test_a_literal_backslash_u0000_in_json_is_not_a_nul():
+    r = Response("o1", m.SUCCESS, {"note": "\\u0000", "x": "\\\\u0000"}, "", 1, 3)
+    assert response_row("5-1", r)[3] == '{"note":"\\\\u0000","x":"\\\\\\\\u0000"}'
+    with pytest.raises(MappingError, match="NUL"):
+        response_row("5-1", Response("o1", m.SUCCESS, {"x": "\\\x00"}, "", 1, 3))
