@@ -21,6 +21,7 @@ from tests.worker.helpers import (
 )
 from worker.consumer import StreamConsumer
 from worker.loadgen import synthetic_history
+from worker.mapping import Kind
 from worker.service import Database, Worker
 
 TIMEOUT_S = 60
@@ -215,3 +216,26 @@ async def test_claim_and_read_of_a_deleted_stream_recreate_its_group(redis, redi
     assert await consumer.read(10, 0) == []
     assert [g["name"] for g in await redis.xinfo_groups("s2")] == [b"g"]
     await client.aclose()
+
+
+async def test_outputs_published_twice_give_the_same_rows_once(
+    redis, database_url, redis_url, reference_url
+):
+    config = worker_config(database_url, redis_url, batch_size=64)
+    history = synthetic_history(4, 6, seed=8)
+    await fill_streams(redis, config, history)
+    # Record what the first copies give, then publish every response and event again (as an
+    # engine that re-sent its outputs would): new entry IDs, same seq.
+    expected = await reference_dump(redis, config, reference_url)
+    outputs = [(k, f) for k, f in history.entries if k is not Kind.COMMAND]
+    await fill_streams(redis, config, type(history)(entries=outputs))
+    total = len(history.entries) + len(outputs)
+    worker = Worker(config, Redis.from_url(redis_url), Database(database_url))
+    await run_until(worker, lambda: worker.stats.written == total)
+
+    assert worker.stats.dead == 0
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await dump(conn) == expected
+    finally:
+        await conn.close()
