@@ -18,6 +18,7 @@ venv: $(STAMP)
 
 test: $(STAMP) web browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -25,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine_core.py
+	$(PY) bench/worker_pg.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis web/node_modules gateway/static/vendor

@@ -33,7 +33,7 @@ def parse_decimal(text: str, decimals: int) -> int:
     frac = frac.rstrip("0")
     if len(frac) > decimals:
         raise AmountError(f"{text!r} has more than {decimals} decimals")
-    value = int(whole or "0") * 10**decimals + int((frac or "0").ljust(decimals, "0"))
+    value: int = int(whole or "0") * 10**decimals + int((frac or "0").ljust(decimals, "0"))
     return -value if negative else value
 
 
@@ -52,8 +52,10 @@ def rescale(value: int, from_decimals: int, to_decimals: int) -> int:
     if from_decimals == to_decimals:
         return value
     if from_decimals < to_decimals:
-        return value * 10 ** (to_decimals - from_decimals)
-    q, r = divmod(value, 10 ** (from_decimals - to_decimals))
+        factor: int = 10 ** (to_decimals - from_decimals)
+        return value * factor
+    divisor: int = 10 ** (from_decimals - to_decimals)
+    q, r = divmod(value, divisor)
     if r:
         raise AmountError(
             f"{value} with {from_decimals} decimals does not fit {to_decimals} decimals exactly"

@@ -28,7 +28,8 @@ PRICE_FORMAT = "base64_v1"
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PRICE_ITEMS = 1024
 
-Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[Any, Any]
+# Stream fields as redis-py returns them (bytes -> bytes), or str -> str when built in tests.
+Fields = Mapping[Any, Any]
 
 
 class WireError(ValueError):
@@ -84,14 +85,18 @@ _KEYS = {
 
 
 def _text(fields: Fields, name: str, *, required: bool = True, order_id: str | None = None) -> str:
-    raw = fields.get(_KEYS.get(name) or name.encode())
-    if raw is None:
-        raw = fields.get(name)
+    raw = fields.get(_KEYS[name])
     if type(raw) is bytes and len(raw) <= MAX_FIELD_BYTES:  # the hot path: redis-py's bytes
         try:
             return raw.decode()
         except UnicodeDecodeError:
             raise WireError(f"field {name!r} is not UTF-8", order_id) from None
+    return _text_slow(fields, name, raw, required, order_id)
+
+
+def _text_slow(fields: Fields, name: str, raw: Any, required: bool, order_id: str | None) -> str:
+    if raw is None:
+        raw = fields.get(name)
     if raw is None:
         if required:
             raise WireError(f"missing field {name!r}", order_id)
