@@ -1,6 +1,13 @@
 # One image for every part of the exchange; docker-compose.yml picks the part by its command.
 # The wheels of every dependency (uvloop, asyncpg, hiredis, orjson, msgspec) are manylinux
 # builds, so the slim image needs no compiler.
+
+# The trading page's chart library, from the pinned lockfile (the browser never fetches code).
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,6 +29,10 @@ COPY gateway ./gateway
 COPY worker ./worker
 COPY poller ./poller
 COPY devstack ./devstack
+COPY --from=web /web/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs \
+     gateway/static/vendor/lightweight-charts.js
+COPY --from=web /web/node_modules/lightweight-charts/LICENSE \
+     gateway/static/vendor/lightweight-charts.LICENSE
 RUN pip install . && python -c "import engine, gateway, worker, poller, snapshots"
 
 USER exchange

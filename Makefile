@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 # Redis + PostgreSQL (REDIS_URL / DATABASE_URL when they answer, else local servers with data in
 # .stack/), migrations, then the Procfile under honcho. Ctrl-C stops it; running it again recovers.
-up: $(STAMP)
+up: $(STAMP) web-or-skip
 	$(PY) -m devstack up
 
 test: $(STAMP) web-or-skip browser

@@ -106,6 +106,12 @@ def test_the_image_holds_every_package_of_the_project() -> None:
     assert ".env" in ignored and ".stack" in ignored and ".venv" in ignored
 
 
+def test_the_image_serves_the_page_with_its_chart_library() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY web/package.json web/package-lock.json" in dockerfile
+    assert re.search(r"^\s+gateway/static/vendor/lightweight-charts\.js$", dockerfile, re.M)
+
+
 def _compose_cli() -> list[str] | None:
     docker = shutil.which("docker")
     if docker:
