@@ -314,7 +314,10 @@ def write_env(path: Path, env: Mapping[str, str]) -> None:
     lines = ["# Written by `python -m devstack up` on every start; edits are overwritten."]
     lines += [f"{key}={shlex.quote(value)}" for key, value in env.items()]
     partial = path.with_name(path.name + ".partial")
-    partial.write_text("\n".join(lines) + "\n")
+    # Owner-only: an external DATABASE_URL or REDIS_URL may carry a password.
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
     partial.replace(path)
 
 
@@ -324,10 +327,12 @@ def migrate(env: Mapping[str, str], out: TextIO) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "worker", "migrate"],
         env={**os.environ, **env},
-        stdout=out,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
+        text=True,
         check=False,
     )
+    out.write(result.stdout + result.stderr)
+    out.flush()
     if result.returncode != 0:
         raise StackError(f"migrations failed (python -m worker migrate exited {result.returncode})")
 
@@ -354,7 +359,7 @@ def banner(settings: StackSettings) -> str:
         "The CFD exchange is up.",
         f"  app:       {settings.app_url}/",
         f"  API docs:  {settings.app_url}/docs",
-        f"  sign in:   POST an e-mail address to /api/v1/user/signup; {mail}",
+        f"  sign in:   open the app and enter an e-mail address; {mail}",
         f"  data:      {settings.dir} (Ctrl-C stops everything; `make up` again recovers)",
         bar,
     ])  # fmt: skip

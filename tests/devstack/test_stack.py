@@ -138,6 +138,7 @@ def test_env_file_reads_back_the_same_in_honcho_and_in_sh(tmp_path: Path) -> Non
     env = {"PLAIN": "redis://127.0.0.1:6390/0", "SPACES": "CFD <no-reply@x>", "QUOTE": "it's $HOME"}
     path = tmp_path / "env"
     write_env(path, env)
+    assert path.stat().st_mode & 0o777 == 0o600
     assert parse_env(path.read_text()) == env
     script = f'. "{path}"; printf "%s\\n%s\\n%s" "$PLAIN" "$SPACES" "$QUOTE"'
     shell = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
