@@ -33,7 +33,7 @@ SUFFIX = ".eml"
 
 
 def _parse(raw: bytes) -> email.message.EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def _text_parts(msg: email.message.EmailMessage) -> list[str]:
@@ -42,7 +42,7 @@ def _text_parts(msg: email.message.EmailMessage) -> list[str]:
         if part.get_content_maintype() != "text":
             continue
         try:
-            texts.append(str(part.get_content()))  # type: ignore[attr-defined]
+            texts.append(str(part.get_content()))
         except (LookupError, ValueError, AttributeError):
             # Unknown charset or broken transfer encoding: read the raw payload.
             payload = part.get_payload(decode=True)

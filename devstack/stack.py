@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import IO, TextIO, cast
 
 import asyncpg
 import redis
@@ -167,7 +167,7 @@ def postgres_reachable(url: str) -> bool:
     async def probe() -> bool:
         conn = await asyncpg.connect(url, timeout=5)
         try:
-            return await conn.fetchval("SELECT 1") == 1
+            return bool(await conn.fetchval("SELECT 1") == 1)
         finally:
             await conn.close()
 
@@ -451,9 +451,11 @@ class Stack:
         bindir = str(Path(sys.executable).parent)
         env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
         self.out.flush()
+        # honcho writes straight to our stdout (a file descriptor is all Popen needs).
         self.honcho = ChildProcess(
-            argv, log=self.out, stop_signal=signal.SIGINT, env=env, cwd=s.procfile.parent
-        )
+            argv, log=cast(IO[bytes], self.out), stop_signal=signal.SIGINT, env=env,
+            cwd=s.procfile.parent,
+        )  # fmt: skip
 
     def _supervise(self) -> int:
         ready = self.honcho is None
