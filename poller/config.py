@@ -54,8 +54,8 @@ def parse_assets(text: str) -> tuple[AssetSpec, ...]:
         if not entry:
             continue
         names, sep, decimals_text = entry.partition(":")
-        asset, _, symbol = names.partition("=")
-        symbol = symbol or asset
+        asset, eq, symbol = names.partition("=")
+        symbol = symbol if eq else asset
         for name in (asset, symbol):
             if not _NAME.fullmatch(name):
                 raise ValueError(f"bad asset or symbol name {name!r} in {entry!r}")
