@@ -27,10 +27,10 @@ log = logging.getLogger("poller.backpack")
 MAX_FRAME_BYTES = 1 << 16  # a bookTicker frame is ~250 bytes
 
 
-def subscribe_message(symbols: Iterable[str]) -> bytes:
-    """The SUBSCRIBE request for the bookTicker streams of ``symbols``."""
+def subscribe_message(symbols: Iterable[str]) -> str:
+    """The SUBSCRIBE request for the bookTicker streams of ``symbols`` (sent as a text frame)."""
     params = [STREAM_PREFIX + symbol for symbol in symbols]
-    return msgspec.json.encode({"method": "SUBSCRIBE", "params": params})
+    return msgspec.json.encode({"method": "SUBSCRIBE", "params": params}).decode()
 
 
 def backoff_delay(attempt: int, low_s: float, high_s: float, rng: random.Random) -> float:
@@ -61,7 +61,7 @@ class BackpackFeed:
         rng: random.Random | None = None,
     ) -> None:
         self.url = url
-        self.assets = by_symbol(assets)
+        self.by_symbol = by_symbol(assets)
         self.sink = sink
         self.metrics = metrics
         self.silence_s = silence_s
@@ -99,11 +99,9 @@ class BackpackFeed:
             ping_timeout=self.ping_interval_s,
             max_size=MAX_FRAME_BYTES,
         ) as ws:
-            await ws.send(subscribe_message(self.assets))
+            await ws.send(subscribe_message(self.by_symbol))
             self.metrics.connected = True
-            log.info(
-                "connected to %s; subscribed to %d bookTicker streams", self.url, len(self.assets)
-            )
+            log.info("connected to %s; subscribed to %d streams", self.url, len(self.by_symbol))
             await self._stream(ws)
 
     async def _stream(self, ws: ClientConnection) -> None:
@@ -119,7 +117,7 @@ class BackpackFeed:
                 )
                 return
             try:
-                tick = parse_frame(raw, self.assets)
+                tick = parse_frame(raw, self.by_symbol)
             except TickError as exc:
                 self.metrics.reject(exc.reason, exc.detail)
                 continue

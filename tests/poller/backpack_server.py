@@ -2,7 +2,8 @@
 
 Clients send ``{"method": "SUBSCRIBE", "params": ["bookTicker.SOL_USDC", ...]}`` (and
 UNSUBSCRIBE); the server then sends each connection the frames of the streams it subscribed to.
-Anything else gets an error object, as the exchange answers a bad request. Tests push frames,
+Requests must be JSON text frames; anything else gets an error object, as the exchange answers
+a bad request. Tests push frames,
 send raw bytes, ping clients and drop connections.
 """
 
@@ -49,6 +50,8 @@ class BackpackServer:
         self.subscriptions.append(subscribed)
         async for message in ws:
             try:
+                if not isinstance(message, str):
+                    raise TypeError("binary frame")
                 request = json.loads(message)
                 self.requests.append(request)
                 method, params = request["method"], request["params"]

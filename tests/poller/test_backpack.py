@@ -215,7 +215,7 @@ async def test_keeps_retrying_while_the_server_is_unreachable(redis_url):
 
 def test_subscribe_message_lists_book_ticker_streams():
     assert subscribe_message(["SOL_USDC", "BTC_USDC"]) == (
-        b'{"method":"SUBSCRIBE","params":["bookTicker.SOL_USDC","bookTicker.BTC_USDC"]}'
+        '{"method":"SUBSCRIBE","params":["bookTicker.SOL_USDC","bookTicker.BTC_USDC"]}'
     )
 
 
