@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -33,7 +34,7 @@ def _source(
     frames: Iterator[bytes] | None,
     sink: Callable[[PriceItem], None],
     metrics: Metrics,
-) -> Awaitable[object]:
+) -> Coroutine[Any, Any, object]:
     if config.source == "backpack":
         return BackpackFeed(
             config.ws_url,

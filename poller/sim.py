@@ -26,7 +26,8 @@ HALF_SPREAD_DIVISOR = 20_000  # bid and ask sit mid / 20000 (0.5 bp) either side
 def start_mid(spec: AssetSpec) -> int:
     """The simulator's opening mid price of an asset, scaled by its decimals."""
     base = spec.asset.split("_", 1)[0].upper()
-    return START_UNITS.get(base, 100) * 10**spec.decimals
+    scale: int = 10**spec.decimals
+    return START_UNITS.get(base, 100) * scale
 
 
 class RandomWalk:

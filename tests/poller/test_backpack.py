@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from redis.asyncio import Redis
 
+from devstack.ports import free_port
 from engine.messages import PriceItem
 from engine.wire import decode_price_batch
 from poller.backpack import BackpackFeed, backoff_delay, subscribe_message
@@ -201,9 +201,7 @@ async def test_a_silent_feed_is_reconnected(redis_url):
 
 
 async def test_keeps_retrying_while_the_server_is_unreachable(redis_url):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with running_feed(f"ws://127.0.0.1:{port}", redis_url) as feed:
         await eventually(lambda: feed.metrics.reconnects >= 3)
         assert not feed.metrics.connected

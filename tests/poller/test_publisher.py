@@ -6,6 +6,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from devstack.redis_server import RedisServer
 from engine.messages import PriceItem
 from engine.wire import PRICE_FORMAT, decode_price_batch
 from poller.metrics import Metrics
@@ -65,37 +66,41 @@ async def test_latest_tick_per_asset_wins_within_a_window(redis_url):
     await redis.aclose()
 
 
-async def test_prices_survive_a_redis_outage_and_newer_ones_win(redis_server, redis_url):
-    redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-    metrics = Metrics(ASSETS)
-    publisher = Publisher(redis, "engine_input", "sim", metrics)
-    redis_server.stop()
-    publisher.offer(btc(100))
-    publisher.offer(eth(200))
-    assert not await publisher.flush()
-    assert metrics.publish_errors == 1
-    assert publisher.pending == 2
-    publisher.offer(btc(101))  # arrives while the write is failing
-    redis_server.start()
-    assert await publisher.flush()
-    assert await entries(redis) == [[btc(101), eth(200)]]
-    assert metrics.entries == 1
-    await redis.aclose()
+async def test_prices_survive_a_redis_outage_and_newer_ones_win():
+    with RedisServer() as server:  # our own: this test stops it
+        redis = Redis.from_url(server.url, socket_timeout=5, socket_connect_timeout=5)
+        metrics = Metrics(ASSETS)
+        publisher = Publisher(redis, "engine_input", "sim", metrics)
+        server.stop()
+        publisher.offer(btc(100))
+        publisher.offer(eth(200))
+        assert not await publisher.flush()
+        assert metrics.publish_errors == 1
+        assert publisher.pending == 2
+        publisher.offer(btc(101))  # arrives while the write is failing
+        server.start()
+        assert await publisher.flush()
+        assert await entries(redis) == [[btc(101), eth(200)]]
+        assert metrics.entries == 1
+        await redis.aclose()
 
 
-async def test_run_retries_until_redis_is_back(redis_server, redis_url):
-    redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-    metrics = Metrics(ASSETS)
-    publisher = Publisher(redis, "engine_input", "sim", metrics, retry_min_s=0.01, retry_max_s=0.05)
-    redis_server.stop()
-    task = asyncio.create_task(publisher.run())
-    publisher.offer(btc(100))
-    await eventually(lambda: metrics.publish_errors >= 2)
-    redis_server.start()
-    await eventually(lambda: metrics.entries == 1)
-    task.cancel()
-    assert await entries(redis) == [[btc(100)]]
-    await redis.aclose()
+async def test_run_retries_until_redis_is_back():
+    with RedisServer() as server:  # our own: this test stops it
+        redis = Redis.from_url(server.url, socket_timeout=5, socket_connect_timeout=5)
+        metrics = Metrics(ASSETS)
+        publisher = Publisher(
+            redis, "engine_input", "sim", metrics, retry_min_s=0.01, retry_max_s=0.05
+        )
+        server.stop()
+        task = asyncio.create_task(publisher.run())
+        publisher.offer(btc(100))
+        await eventually(lambda: metrics.publish_errors >= 2)
+        server.start()
+        await eventually(lambda: metrics.entries == 1)
+        task.cancel()
+        assert await entries(redis) == [[btc(100)]]
+        await redis.aclose()
 
 
 async def test_stream_is_never_trimmed(redis_url):

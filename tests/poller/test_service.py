@@ -16,6 +16,7 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
+from devstack.ports import free_port
 from engine.core import Engine
 from poller import service
 from poller.config import parse_config
@@ -204,9 +205,7 @@ def test_taken_metrics_port_exits_2(redis_url):
 
 
 async def test_prices_left_unwritten_when_redis_stays_down_exit_1(monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setattr(service, "DRAIN_TIMEOUT_S", 0.3)
     config = parse_config(["--source", "replay", "--speed", "0", "--metrics-port", "0"], {})
     config = replace(config, redis_url=dead)
