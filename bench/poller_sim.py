@@ -50,8 +50,8 @@ async def bench_sim(redis_url: str, window_s: float, seconds: float) -> tuple[fl
     source.cancel()
     elapsed = time.perf_counter() - started
     await asyncio.gather(source, return_exceptions=True)
-    writer.cancel()
-    await asyncio.gather(writer, return_exceptions=True)
+    publisher.close()
+    await writer
     await publisher.flush()
     assert await redis.xlen("engine_input") == metrics.entries
     await redis.aclose()

@@ -12,6 +12,7 @@ trimming).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -48,6 +49,7 @@ class Publisher:
         self.retry_max_s = retry_max_s
         self._pending: dict[str, PriceItem] = {}
         self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
         self._failures = 0
 
     def offer(self, item: PriceItem) -> None:
@@ -57,15 +59,25 @@ class Publisher:
         self._wake.set()
 
     async def run(self) -> None:
-        """Write a batch a window after its first tick, forever (cancel to stop)."""
-        while True:
+        """Write a batch a window after its first tick, until ``close``."""
+        while not self._closing.is_set():
             await self._wake.wait()
             await asyncio.sleep(self.window_s)
             self._wake.clear()
             if not await self.flush():
                 delay = min(self.retry_max_s, self.retry_min_s * 2 ** min(self._failures, 30))
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
                 self._wake.set()
+
+    def close(self) -> None:
+        """Make ``run`` return after the write in progress; ``flush`` writes what is left.
+
+        Stopping by a flag, not by cancelling: redis-py's asyncio client can swallow a
+        cancellation that lands during a command, leaving the task running.
+        """
+        self._closing.set()
+        self._wake.set()
 
     async def flush(self) -> bool:
         """Write what is pending as one entry now; False (prices kept) if Redis failed."""
@@ -76,11 +88,6 @@ class Publisher:
         fields = encode_price_batch(items, self.source, time.time_ns() // 1_000_000)
         try:
             await self.redis.xadd(self.stream, fields)  # type: ignore[arg-type]
-        except asyncio.CancelledError:
-            # Stopped mid-write: keep the prices so the final flush writes them (a price written
-            # twice is harmless; one never written is a stale engine).
-            self._pending = batch | self._pending
-            raise
         except (RedisError, OSError) as exc:
             self.metrics.publish_errors += 1
             self._failures += 1

@@ -91,17 +91,16 @@ async def run(
             ",".join(spec.asset for spec in config.assets),
         )
         source = asyncio.create_task(_source(config, frames, publisher.offer, metrics))
-        background = [
-            asyncio.create_task(publisher.run()),
-            asyncio.create_task(watch_silence(metrics, config.silence_s)),
-        ]
+        writer = asyncio.create_task(publisher.run())
+        watcher = asyncio.create_task(watch_silence(metrics, config.silence_s))
         stopping = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait([source, stopping, *background], return_when=asyncio.FIRST_COMPLETED)
-            for task in (source, stopping, *background):
-                task.cancel()
-            await asyncio.gather(source, stopping, *background, return_exceptions=True)
-            failed = [t for t in (source, *background) if not t.cancelled() and t.exception()]
+            await asyncio.wait([source, writer, stopping], return_when=asyncio.FIRST_COMPLETED)
+            for task in (source, watcher, stopping):
+                task.cancel()  # none of them is inside a Redis call
+            publisher.close()
+            await asyncio.gather(source, writer, watcher, stopping, return_exceptions=True)
+            failed = [t for t in (source, writer) if not t.cancelled() and t.exception()]
             for task in failed:
                 log.error("poller task failed", exc_info=task.exception())
             code = await _drain(publisher)

@@ -71,13 +71,14 @@ async def running_feed(
         backoff_max_s=0.05,
         rng=random.Random(1),
     )
-    tasks = [asyncio.create_task(feed.run()), asyncio.create_task(publisher.run())]
+    reader = asyncio.create_task(feed.run())
+    writer = asyncio.create_task(publisher.run())
     try:
         yield Running(metrics, redis, received)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        reader.cancel()
+        publisher.close()
+        await asyncio.gather(reader, writer, return_exceptions=True)
         await redis.aclose()
 
 

@@ -59,7 +59,8 @@ async def test_latest_tick_per_asset_wins_within_a_window(redis_url):
     await eventually(lambda: metrics.entries == 1)
     publisher.offer(btc(103))
     await eventually(lambda: metrics.entries == 2)
-    task.cancel()
+    publisher.close()
+    await task
     assert await entries(redis) == [[btc(102), eth(50)], [btc(103)]]
     assert metrics.received == {"BTC_USDC": 4, "ETH_USDC": 1, "SOL_USDC": 0}
     assert metrics.published == {"BTC_USDC": 2, "ETH_USDC": 1, "SOL_USDC": 0}
@@ -98,7 +99,8 @@ async def test_run_retries_until_redis_is_back():
         await eventually(lambda: metrics.publish_errors >= 2)
         server.start()
         await eventually(lambda: metrics.entries == 1)
-        task.cancel()
+        publisher.close()
+        await task
         assert await entries(redis) == [[btc(100)]]
         await redis.aclose()
 
@@ -113,17 +115,16 @@ async def test_stream_is_never_trimmed(redis_url):
     await redis.aclose()
 
 
-async def test_cancelled_write_keeps_its_prices_for_the_final_flush(redis_url):
-    redis = Redis.from_url(redis_url)
-    metrics = Metrics(ASSETS)
-    publisher = Publisher(redis, "engine_input", "sim", metrics)
-    publisher.offer(btc(100))
-    write = asyncio.create_task(publisher.flush())
-    await asyncio.sleep(0)  # the write has started: the batch left pending
-    write.cancel()
-    await asyncio.gather(write, return_exceptions=True)
-    assert write.cancelled()
-    assert publisher.pending == 1
-    assert await publisher.flush()
-    assert (await entries(redis))[-1] == [btc(100)]
-    await redis.aclose()
+async def test_close_stops_run_even_while_redis_is_down():
+    with RedisServer() as server:
+        redis = Redis.from_url(server.url, socket_timeout=5, socket_connect_timeout=5)
+        metrics = Metrics(ASSETS)
+        publisher = Publisher(redis, "engine_input", "sim", metrics, retry_max_s=3600)
+        server.stop()
+        task = asyncio.create_task(publisher.run())
+        publisher.offer(btc(100))
+        await eventually(lambda: metrics.publish_errors >= 1)
+        publisher.close()  # the hour-long retry wait must not hold it
+        await asyncio.wait_for(task, timeout=30)
+        assert publisher.pending == 1
+        await redis.aclose()
