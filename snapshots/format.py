@@ -77,7 +77,8 @@ def parse_id(entry_id: str) -> tuple[int, int]:
 
 
 def _header_digest(header: Header) -> str:
-    return hashlib.sha256(_encoder.encode(msgspec.structs.replace(header, header_sha256=""))).hexdigest()
+    unsigned = msgspec.structs.replace(header, header_sha256="")
+    return hashlib.sha256(_encoder.encode(unsigned)).hexdigest()
 
 
 def encode(header: Header, payload: bytes) -> bytes:

@@ -153,7 +153,7 @@ class SnapshotStore:
         )
 
     def listing(self) -> list[Listed]:
-        """Snapshot files with their headers (read and checked, payload not inflated), oldest first."""
+        """Snapshot files with their checked headers (payload not inflated), oldest first."""
         out = []
         for path in self.paths():
             try:

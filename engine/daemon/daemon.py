@@ -30,9 +30,9 @@ from engine.daemon import logs, streams, trimming
 from engine.daemon.metrics import Metrics, serve
 from engine.daemon.ordering import PRICE, InputBuffer, Ordered, parse_id, round_bound
 from engine.daemon.published import Mismatch, PublishedLog, highest_published_seq
-from engine.daemon.publisher import PublishError, Publisher
+from engine.daemon.publisher import Publisher, PublishError
 from engine.daemon.settings import Settings
-from engine.daemon.snapshotter import Snapshotter, SnapshotResult
+from engine.daemon.snapshotter import SnapshotResult, Snapshotter
 from engine.daemon.streams import StreamNames
 from snapshots.format import Header
 from snapshots.store import SnapshotStore

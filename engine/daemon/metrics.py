@@ -128,9 +128,8 @@ async def serve(metrics: Metrics, host: str, port: int) -> asyncio.Server:
             if line and line[0] != b"HEAD":
                 writer.write(body)
             await writer.drain()
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError):
-            pass
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            pass  # a client that hangs up or sends garbage gets nothing more
         finally:
             writer.close()
             with contextlib.suppress(Exception):

@@ -3,8 +3,9 @@
 Outputs wait in ``unsent`` until Redis has acknowledged them. After a broken connection,
 ``reconcile`` looks on the output streams for the ``seq`` of each queued output and drops what
 got through, so a retry publishes the rest and nothing twice. (The redis client must not retry
-by itself: a resent pipeline would publish twice.) During recovery, outputs that were published before the
-restart are compared with the published entries instead (see ``published``).
+by itself: a resent pipeline would publish twice.) During recovery, outputs that were
+published before the restart are compared with the published entries instead (see
+``published``).
 """
 
 from __future__ import annotations
