@@ -7,10 +7,11 @@
 
 The header names the format and its version, when the snapshot was taken, the last applied entry
 ID of each input stream, the engine's output sequence number, the last published entry ID of each
-output stream (where recovery starts comparing replayed outputs), and two SHA-256 digests:
+output stream (where recovery starts comparing replayed outputs), and three SHA-256 digests:
 ``payload_sha256`` of the uncompressed payload (``tail -n +2 F | gunzip | sha256sum`` reproduces
-it) and ``header_sha256`` of the other header fields, so a flipped byte anywhere in the file is
-caught, not only in the payload. gzip's own CRC is a third check.
+it), ``gzip_sha256`` of the compressed bytes as stored (deflate has bits that inflate ignores)
+and ``header_sha256`` of the other header fields, so a flipped bit anywhere in the file is
+caught, not only one that changes the state. gzip's own CRC is a fourth check.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class UnknownVersion(SnapshotError):
     """A snapshot written by a format version this code does not read."""
 
 
-class Header(msgspec.Struct, frozen=True, kw_only=True):
+class Header(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything about a snapshot except its payload."""
 
     created_ms: int
@@ -55,6 +56,7 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
     last_event_id: str = "0-0"
     payload_size: int = 0
     payload_sha256: str = ""
+    gzip_sha256: str = ""
     format: str = FORMAT_NAME
     version: int = VERSION
     header_sha256: str = ""
@@ -83,15 +85,17 @@ def _header_digest(header: Header) -> str:
 
 def encode(header: Header, payload: bytes) -> bytes:
     """The complete file content for ``payload`` (the raw state) under ``header``."""
+    compressed = _gzip(payload)
     header = msgspec.structs.replace(
         header,
         payload_size=len(payload),
         payload_sha256=hashlib.sha256(payload).hexdigest(),
+        gzip_sha256=hashlib.sha256(compressed).hexdigest(),
         format=FORMAT_NAME,
         version=VERSION,
     )
     header = msgspec.structs.replace(header, header_sha256=_header_digest(header))
-    return _encoder.encode(header) + b"\n" + _gzip(payload)
+    return _encoder.encode(header) + b"\n" + compressed
 
 
 def _gzip(payload: bytes) -> bytes:
@@ -106,7 +110,7 @@ def split(data: bytes) -> tuple[Header, bytes]:
         raise CorruptSnapshot("no header line (empty, truncated or not a snapshot)")
     try:
         raw_header: Any = msgspec.json.decode(data[:end])
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise CorruptSnapshot("header is not JSON") from None
     if not isinstance(raw_header, dict) or raw_header.get("format") != FORMAT_NAME:
         raise CorruptSnapshot("not a cfd-engine-snapshot file")
@@ -131,6 +135,8 @@ def split(data: bytes) -> tuple[Header, bytes]:
 def decode(data: bytes) -> tuple[Header, bytes]:
     """Check everything (header, gzip, size, SHA-256); return the header and the raw payload."""
     header, compressed = split(data)
+    if hashlib.sha256(compressed).hexdigest() != header.gzip_sha256:
+        raise CorruptSnapshot("gzip checksum mismatch (altered or truncated)")
     decompressor = zlib.decompressobj(31)
     try:
         # One byte more than announced, so an over-long payload is noticed without inflating it all.
