@@ -26,7 +26,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine.core import Engine
-from engine.daemon import logs, streams, trimming
+from engine.daemon import early, logs, streams, trimming
 from engine.daemon.metrics import Metrics, serve
 from engine.daemon.ordering import PRICE, InputBuffer, Ordered, parse_id, round_bound
 from engine.daemon.published import Mismatch, PublishedLog, highest_published_seq
@@ -137,6 +137,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+        if early.requested():
+            self.stop()
         if self.settings.metrics_port:
             self._metrics_server = await serve(
                 self.metrics, self.settings.metrics_host, self.settings.metrics_port

@@ -162,6 +162,7 @@ def test_kill_9_at_random_moments_under_load_loses_and_duplicates_nothing(
             engine.start(recover=True)
         sent = load.finish()
         _all_answered(client, sent, timeout=90)
+        engine.wait_event("caught_up", timeout=60)
         assert engine.terminate() == 0, engine.tail()
     finally:
         load.stop_event.set()
@@ -192,6 +193,7 @@ def _run_with_snapshots(redis_url: str, client: redis.Redis, snaps: Path) -> lis
         sent.append(feed.command("GET_BALANCE", "user1@x.io"))
         engine.start(recover=True)
         _all_answered(client, sent, timeout=60)
+        engine.wait_event("caught_up", timeout=60)
         assert engine.terminate() == 0
     finally:
         load.stop_event.set()
