@@ -208,11 +208,10 @@ class Daemon:
         """Check the input history is complete and start comparing already-published outputs."""
         state = self.engine.state
         for stream, position in zip(self.inputs, self.buffer.read_position, strict=True):
-            deleted = await streams.max_deleted_id(self.redis, stream)
-            if deleted is not None and parse_id(deleted) > parse_id(position):
-                logs.error("history_trimmed", stream=stream, position=position,
-                           max_deleted_id=deleted,
-                           hint="entries the replay needs were deleted; the state would differ")
+            gap = await streams.history_gap(self.redis, stream, position)
+            if gap is not None:
+                logs.error("history_trimmed", stream=stream, position=position, reason=gap,
+                           hint="entries the replay needs are gone; the state would differ")
                 self.metrics.errors.labels("history_trimmed").inc()
                 if not self.settings.continue_on_mismatch:
                     raise DeterminismError(stream)

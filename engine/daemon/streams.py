@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from engine.daemon.ordering import parse_id
 
 Raw = list[tuple[bytes, dict[bytes, bytes]]]
 
@@ -83,15 +86,34 @@ async def entries_after(redis: Redis, stream: str, after: str, count: int) -> Ra
     return await redis.xrange(stream, min=f"({after}" if after != "0-0" else "-", count=count)
 
 
-async def max_deleted_id(redis: Redis, stream: str) -> str | None:
-    """The greatest ID ever trimmed or deleted from ``stream`` (Redis 7), None when unknown."""
+async def history_gap(redis: Redis, stream: str, position: str) -> str | None:
+    """Why entries after ``position`` may be missing from ``stream``, or None if none are.
+
+    Redis 7.0 records XDEL in ``max-deleted-entry-id`` but not XTRIM, which removes a prefix. A
+    prefix trim cannot have reached past ``position`` while the entry at ``position`` is still
+    there (the engine's own trims keep it); if nothing was ever removed, nothing is missing.
+    """
     try:
         info = await redis.xinfo_stream(stream)
-    except Exception as exc:  # a missing stream answers "no such key"
+    except ResponseError as exc:  # a missing stream answers "no such key"
         if "no such key" in str(exc).lower():
             return None
         raise
-    value = info.get("max-deleted-entry-id") or info.get(b"max-deleted-entry-id")
-    if value is None:
+    info = {(k.decode() if isinstance(k, bytes) else k): v for k, v in info.items()}
+    deleted = _text(info.get("max-deleted-entry-id") or "0-0")
+    if parse_id(deleted) > parse_id(position):
+        return f"entries up to {deleted} were deleted (XDEL), after position {position}"
+    added, length = int(info.get("entries-added") or 0), int(info.get("length") or 0)
+    if added <= length:
         return None
+    if position != "0-0" and await redis.xrange(stream, min=position, max=position, count=1):
+        return None
+    return (
+        f"{added - length} entries were trimmed and the entry at position {position} is gone, "
+        "so some entries after it may be too"
+    )
+
+
+def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
