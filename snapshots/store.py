@@ -132,7 +132,7 @@ class SnapshotStore:
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete temporary files a killed writer left behind (call while holding the lock)."""
-        removed = []
+        removed: list[Path] = []
         if not self.dir.is_dir():
             return removed
         for path in self.dir.iterdir():

@@ -77,13 +77,15 @@ async def publish(
 
 async def last_entry(redis: Redis, stream: str) -> tuple[bytes, dict[bytes, bytes]] | None:
     """The newest entry of ``stream``, or None when it is empty or missing."""
-    reply = await redis.xrevrange(stream, count=1)
+    reply: Raw = await redis.xrevrange(stream, count=1)  # type: ignore[assignment]
     return reply[0] if reply else None
 
 
 async def entries_after(redis: Redis, stream: str, after: str, count: int) -> Raw:
     """Up to ``count`` entries with IDs strictly greater than ``after``."""
-    return await redis.xrange(stream, min=f"({after}" if after != "0-0" else "-", count=count)
+    low = f"({after}" if after != "0-0" else "-"
+    reply: Raw = await redis.xrange(stream, min=low, count=count)  # type: ignore[assignment]
+    return reply
 
 
 async def history_gap(redis: Redis, stream: str, position: str) -> str | None:
