@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine.core import Engine
 from engine.daemon import early, logs, streams, trimming
+from engine.daemon.link import Link
 from engine.daemon.metrics import Metrics, serve
 from engine.daemon.ordering import PRICE, InputBuffer, Ordered, parse_id, round_bound
 from engine.daemon.published import Mismatch, PublishedLog, highest_published_seq
@@ -103,11 +104,13 @@ class Daemon:
         )
         self.inputs = (settings.price_stream, settings.command_stream)
         self.redis = connect(settings.redis_url)
+        self.link = Link(settings.redis_url, name="engine")
         self.metrics = Metrics()
         state = engine.state
         self.buffer = InputBuffer(state.last_price_id, state.last_command_id)
         response_id, event_id = _ids(loaded)
         self.publisher = Publisher(
+            self.link,
             self.redis,
             self.names,
             {self.names.responses: response_id, self.names.events: event_id},
@@ -199,6 +202,7 @@ class Daemon:
     async def _close(self) -> None:
         if self._metrics_server is not None:
             self._metrics_server.close()
+        self.link.close()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
@@ -238,7 +242,7 @@ class Daemon:
         buffer = self.buffer
         if not self._more and not len(buffer):
             got = await streams.wait_for_entries(
-                self.redis, self.inputs, buffer.read_position, settings.read_count,
+                self.link, self.inputs, buffer.read_position, settings.read_count,
                 settings.block_ms,
             )
             for kind, entries in enumerate(got):
@@ -247,7 +251,7 @@ class Daemon:
                 self._note_caught_up()
                 return
         server_us, got = await streams.read_round(
-            self.redis, self.inputs, buffer.read_position, settings.read_count
+            self.link, self.inputs, buffer.read_position, settings.read_count
         )
         cut_short = []
         for kind, entries in enumerate(got):
@@ -446,6 +450,7 @@ class Daemon:
         while not self.stopping:
             try:
                 await self.redis.ping()
+                await self.link.execute([["PING"]])
                 dropped = await self.publisher.reconcile()
                 if failures or not first:
                     logs.event("redis_available", after_s=round(time.monotonic() - began, 3),

@@ -17,6 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from engine.daemon import streams
+from engine.daemon.link import Link
 from engine.daemon.published import Encoded, Mismatch, PublishedLog, entry_seq
 from engine.daemon.streams import StreamNames
 from engine.messages import ERROR, Output, Response
@@ -41,12 +42,14 @@ class Publisher:
 
     def __init__(
         self,
+        link: Link,
         redis: Redis,
         names: StreamNames,
         last_ids: dict[str, str],
         on_mismatch: Callable[[Mismatch], None],
         on_published: Callable[[str, int], None] | None = None,
     ) -> None:
+        self.link = link
         self.redis = redis
         self.names = names
         self.last_id = dict(last_ids)
@@ -92,7 +95,7 @@ class Publisher:
             await self._verify()
         if not self.unsent:
             return
-        results = await streams.publish(self.redis, [(s, f) for s, _, f in self.unsent])
+        results = await streams.publish(self.link, [(s, f) for s, _, f in self.unsent])
         failed = [p for p, r in zip(self.unsent, results, strict=True) if isinstance(r, Exception)]
         self._record(
             [p for p, r in zip(self.unsent, results, strict=True) if not isinstance(r, Exception)],
@@ -103,10 +106,13 @@ class Publisher:
             raise PublishError(str(next(r for r in results if isinstance(r, Exception))))
 
     def _record(self, sent: list[Pending], ids: list[Any]) -> None:
+        last: dict[str, Any] = {}
         counts: dict[str, int] = {}
         for (stream, _, _), entry_id in zip(sent, ids, strict=True):
-            self.last_id[stream] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            last[stream] = entry_id
             counts[stream] = counts.get(stream, 0) + 1
+        for stream, entry_id in last.items():
+            self.last_id[stream] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         if self.on_published is not None:
             for stream, n in counts.items():
                 self.on_published(stream, n)

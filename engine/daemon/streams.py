@@ -1,17 +1,21 @@
-"""The daemon's Redis commands on streams: reads in rounds, pipelined publishing, scans, trims.
+"""The daemon's Redis commands on streams: reads in rounds, pipelined publishing, scans.
 
-Thin wrappers over redis.asyncio; every function is one round trip unless it says otherwise.
+The per-entry paths (rounds of reads, publishing) go over a ``Link``; the occasional ones
+(scans of the output streams, stream info) over redis.asyncio. Each function is one round trip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from engine.daemon.link import Arg, Link
 from engine.daemon.ordering import parse_id
 
 Raw = list[tuple[bytes, dict[bytes, bytes]]]
@@ -25,43 +29,57 @@ class StreamNames:
     events: str
 
 
-def _by_stream(reply: Any, names: Sequence[str]) -> list[Raw]:
-    out: list[Raw] = [[] for _ in names]
-    if not reply:
-        return out
-    items = reply.items() if isinstance(reply, dict) else reply
-    for name, entries in items:
-        key = name.decode() if isinstance(name, bytes) else name
-        out[names.index(key)] = entries or []
+def _entries(raw: Any) -> Raw:
+    out: Raw = []
+    for entry_id, flat in raw or ():
+        if flat is None:  # an entry deleted while pending in a group; never on plain XREAD
+            continue
+        it = iter(flat)
+        out.append((entry_id, dict(zip(it, it, strict=True))))
     return out
 
 
+def _by_stream(reply: Any, names: Sequence[str]) -> list[Raw]:
+    out: list[Raw] = [[] for _ in names]
+    keys = [name.encode() for name in names]
+    for name, entries in reply or ():
+        out[keys.index(name)] = _entries(entries)
+    return out
+
+
+def _xread(names: Sequence[str], positions: Sequence[str], count: int) -> list[Arg]:
+    return ["XREAD", "COUNT", count, "STREAMS", *names, *positions]
+
+
 async def read_round(
-    redis: Redis, names: Sequence[str], positions: Sequence[str], count: int
+    link: Link, names: Sequence[str], positions: Sequence[str], count: int
 ) -> tuple[int, list[Raw]]:
     """``TIME`` then a non-blocking ``XREAD`` of the streams after ``positions``, in one trip.
 
     Returns the server time in microseconds (taken before the read) and the entries per stream.
     """
-    pipe = redis.pipeline(transaction=False)
-    pipe.time()
-    pipe.xread(dict(zip(names, positions, strict=True)), count=count)
-    (seconds, micros), reply = await pipe.execute()
-    return seconds * 1_000_000 + micros, _by_stream(reply, names)
+    time_reply, reply = await link.execute([["TIME"], _xread(names, positions, count)])
+    for item in (time_reply, reply):
+        if isinstance(item, Exception):
+            raise item
+    seconds, micros = time_reply
+    return int(seconds) * 1_000_000 + int(micros), _by_stream(reply, names)
 
 
 async def wait_for_entries(
-    redis: Redis, names: Sequence[str], positions: Sequence[str], count: int, block_ms: int
+    link: Link, names: Sequence[str], positions: Sequence[str], count: int, block_ms: int
 ) -> list[Raw]:
     """Block up to ``block_ms`` until any stream has entries after ``positions``."""
-    reply = await redis.xread(
-        dict(zip(names, positions, strict=True)), count=count, block=block_ms
-    )
+    command = _xread(names, positions, count)
+    command[3:3] = ["BLOCK", block_ms]
+    [reply] = await link.execute([command], timeout=block_ms / 1000 + link.timeout)
+    if isinstance(reply, Exception):
+        raise reply
     return _by_stream(reply, names)
 
 
 async def publish(
-    redis: Redis, entries: Sequence[tuple[str, Mapping[str, Any]]]
+    link: Link, entries: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[bytes | Exception]:
     """XADD every ``(stream, fields)`` in order, pipelined in one round trip.
 
@@ -69,10 +87,14 @@ async def publish(
     transaction: if the connection breaks midway, some prefix was published; the caller finds
     out which by the ``seq`` of what is on the streams.
     """
-    pipe = redis.pipeline(transaction=False)
-    for stream, fields in entries:
-        pipe.xadd(stream, fields)  # type: ignore[arg-type]
-    return await pipe.execute(raise_on_error=False)
+    pack_command = hiredis.pack_command
+    data = b"".join(
+        [
+            pack_command(("XADD", stream, "*", *chain.from_iterable(fields.items())))
+            for stream, fields in entries
+        ]
+    )
+    return await link.execute_packed(data, len(entries))
 
 
 async def last_entry(redis: Redis, stream: str) -> tuple[bytes, dict[bytes, bytes]] | None:

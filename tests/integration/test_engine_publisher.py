@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from engine.daemon.link import Link
 from engine.daemon.published import Mismatch, PublishedLog, highest_published_seq
 from engine.daemon.publisher import Publisher, as_bytes
 from engine.daemon.streams import StreamNames
@@ -19,6 +20,7 @@ NAMES = StreamNames("engine_input", "backend-to-engine", "engine_response", "eng
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[Redis]:
     c = Redis.from_url(redis_url)
+    c.url = redis_url  # type: ignore[attr-defined]
     yield c
     await c.aclose()
 
@@ -49,8 +51,10 @@ async def _seqs(client: Redis) -> list[int]:
 
 def _publisher(client: Redis, mismatches: list[Mismatch] | None = None) -> Publisher:
     sink = mismatches if mismatches is not None else []
+    link = Link(client.url)  # type: ignore[attr-defined]
     return Publisher(
-        client, NAMES, {NAMES.responses: "0-0", NAMES.events: "0-0"}, on_mismatch=sink.append
+        link, client, NAMES, {NAMES.responses: "0-0", NAMES.events: "0-0"},
+        on_mismatch=sink.append,
     )
 
 
