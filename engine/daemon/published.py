@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from engine.daemon import streams
+from engine.daemon.link import Link
 
 Encoded = dict[bytes, bytes]
 
@@ -41,11 +40,11 @@ def entry_seq(fields: Encoded) -> int | None:
     return int(raw)
 
 
-async def highest_published_seq(redis: Redis, names: tuple[str, ...]) -> int:
+async def highest_published_seq(link: Link, names: tuple[str, ...]) -> int:
     """The greatest ``seq`` on the output streams (0 when nothing was published)."""
     best = 0
     for name in names:
-        last = await streams.last_entry(redis, name)
+        last = await streams.last_entry(link, name)
         if last is not None:
             best = max(best, entry_seq(last[1]) or 0)
     return best
@@ -54,8 +53,8 @@ async def highest_published_seq(redis: Redis, names: tuple[str, ...]) -> int:
 class _Cursor:
     """Forward reader of one output stream, from an entry ID on."""
 
-    def __init__(self, redis: Redis, stream: str, after: str, chunk: int) -> None:
-        self.redis = redis
+    def __init__(self, link: Link, stream: str, after: str, chunk: int) -> None:
+        self.link = link
         self.stream = stream
         self.after = after
         self.chunk = chunk
@@ -68,7 +67,7 @@ class _Cursor:
 
     async def peek(self) -> tuple[str, Encoded] | None:
         if not self.buffer and not self.exhausted:
-            entries = await streams.entries_after(self.redis, self.stream, self.after, self.chunk)
+            entries = await streams.entries_after(self.link, self.stream, self.after, self.chunk)
             for raw_id, fields in entries:
                 self.buffer.append((raw_id.decode(), fields))
             if entries:
@@ -83,13 +82,13 @@ class PublishedLog:
 
     def __init__(
         self,
-        redis: Redis,
+        link: Link,
         after: dict[str, str],
         snapshot_seq: int,
         published_max: int,
         chunk: int = 2000,
     ) -> None:
-        self.cursors = {name: _Cursor(redis, name, pos, chunk) for name, pos in after.items()}
+        self.cursors = {name: _Cursor(link, name, pos, chunk) for name, pos in after.items()}
         self.snapshot_seq = snapshot_seq
         self.published_max = published_max
         self.verified = 0

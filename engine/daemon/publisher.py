@@ -2,8 +2,8 @@
 
 Outputs wait in ``unsent`` until Redis has acknowledged them. After a broken connection,
 ``reconcile`` looks on the output streams for the ``seq`` of each queued output and drops what
-got through, so a retry publishes the rest and nothing twice. (The redis client must not retry
-by itself: a resent pipeline would publish twice.) During recovery, outputs that were
+got through, so a retry publishes the rest and nothing twice. (The link never retries by
+itself: a resent pipeline would publish twice.) During recovery, outputs that were
 published before the restart are compared with the published entries instead (see
 ``published``).
 """
@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
-
-from redis.asyncio import Redis
 
 from engine.daemon import streams
 from engine.daemon.link import Link
@@ -43,14 +41,12 @@ class Publisher:
     def __init__(
         self,
         link: Link,
-        redis: Redis,
         names: StreamNames,
         last_ids: dict[str, str],
         on_mismatch: Callable[[Mismatch], None],
         on_published: Callable[[str, int], None] | None = None,
     ) -> None:
         self.link = link
-        self.redis = redis
         self.names = names
         self.last_id = dict(last_ids)
         self.on_mismatch = on_mismatch
@@ -156,7 +152,7 @@ class Publisher:
         for name in (self.names.responses, self.names.events):
             after = self.last_id.get(name, "0-0")
             while True:
-                entries = await streams.entries_after(self.redis, name, after, chunk)
+                entries = await streams.entries_after(self.link, name, after, chunk)
                 for raw_id, fields in entries:
                     seq = entry_seq(fields)
                     if seq in wanted:

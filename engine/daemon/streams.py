@@ -97,17 +97,22 @@ async def publish(
     return await link.execute_packed(data, len(entries))
 
 
-async def last_entry(redis: Redis, stream: str) -> tuple[bytes, dict[bytes, bytes]] | None:
+async def last_entry(link: Link, stream: str) -> tuple[bytes, dict[bytes, bytes]] | None:
     """The newest entry of ``stream``, or None when it is empty or missing."""
-    reply: Raw = await redis.xrevrange(stream, count=1)  # type: ignore[assignment]
-    return reply[0] if reply else None
+    [reply] = await link.execute([["XREVRANGE", stream, "+", "-", "COUNT", 1]])
+    if isinstance(reply, Exception):
+        raise reply
+    entries = _entries(reply)
+    return entries[0] if entries else None
 
 
-async def entries_after(redis: Redis, stream: str, after: str, count: int) -> Raw:
+async def entries_after(link: Link, stream: str, after: str, count: int) -> Raw:
     """Up to ``count`` entries with IDs strictly greater than ``after``."""
     low = f"({after}" if after != "0-0" else "-"
-    reply: Raw = await redis.xrange(stream, min=low, count=count)  # type: ignore[assignment]
-    return reply
+    [reply] = await link.execute([["XRANGE", stream, low, "+", "COUNT", count]])
+    if isinstance(reply, Exception):
+        raise reply
+    return _entries(reply)
 
 
 async def history_gap(redis: Redis, stream: str, position: str) -> str | None:

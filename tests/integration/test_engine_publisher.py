@@ -20,7 +20,7 @@ NAMES = StreamNames("engine_input", "backend-to-engine", "engine_response", "eng
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[Redis]:
     c = Redis.from_url(redis_url)
-    c.url = redis_url  # type: ignore[attr-defined]
+    _URLS[id(c)] = redis_url
     yield c
     await c.aclose()
 
@@ -49,11 +49,18 @@ async def _seqs(client: Redis) -> list[int]:
     return sorted(seqs)
 
 
+_URLS: dict[int, str] = {}
+
+
+def _link(client: Redis) -> Link:
+    """A bare link to the same Redis as ``client``."""
+    return Link(_URLS[id(client)])
+
+
 def _publisher(client: Redis, mismatches: list[Mismatch] | None = None) -> Publisher:
     sink = mismatches if mismatches is not None else []
-    link = Link(client.url)  # type: ignore[attr-defined]
     return Publisher(
-        link, client, NAMES, {NAMES.responses: "0-0", NAMES.events: "0-0"},
+        _link(client), NAMES, {NAMES.responses: "0-0", NAMES.events: "0-0"},
         on_mismatch=sink.append,
     )
 
@@ -66,7 +73,7 @@ async def test_publishes_in_seq_order_and_records_the_last_ids(client: Redis) ->
     assert await _seqs(client) == list(range(1, 11))
     last_response = (await client.xrevrange(NAMES.responses, count=1))[0][0].decode()
     assert publisher.last_id[NAMES.responses] == last_response
-    assert await highest_published_seq(client, (NAMES.responses, NAMES.events)) == 10
+    assert await highest_published_seq(_link(client), (NAMES.responses, NAMES.events)) == 10
 
 
 async def test_after_a_broken_pipeline_reconcile_publishes_the_rest_exactly_once(
@@ -105,11 +112,12 @@ async def test_recovery_compares_instead_of_republishing(client: Redis) -> None:
     first.add(before)
     await first.flush()
     # A new publisher after a restart from a snapshot at seq 5, with the streams at seq 20.
-    published_max = await highest_published_seq(client, (NAMES.responses, NAMES.events))
+    published_max = await highest_published_seq(_link(client), (NAMES.responses, NAMES.events))
     mismatches: list[Mismatch] = []
     second = _publisher(client, mismatches)
     second.start_verifying(
-        PublishedLog(client, {NAMES.responses: "0-0", NAMES.events: "0-0"}, 5, published_max, 4)
+        PublishedLog(_link(client), {NAMES.responses: "0-0", NAMES.events: "0-0"}, 5,
+                     published_max, 4)
     )
     second.add(_outputs(6, 20))  # replay recomputes 6..20, then goes on to 25
     await second.flush()
@@ -127,7 +135,7 @@ async def test_a_replayed_output_that_differs_is_reported_and_not_published(
     mismatches: list[Mismatch] = []
     second = _publisher(client, mismatches)
     second.start_verifying(
-        PublishedLog(client, {NAMES.responses: "0-0", NAMES.events: "0-0"}, 0, 6)
+        PublishedLog(_link(client), {NAMES.responses: "0-0", NAMES.events: "0-0"}, 0, 6)
     )
     replay = _outputs(1, 6)
     replay[3] = Response("o4", "error", {"n": 4}, "different", 1004, 4)
@@ -147,7 +155,7 @@ async def test_a_published_output_missing_from_the_streams_is_reported(client: R
     mismatches: list[Mismatch] = []
     publisher = _publisher(client, mismatches)
     publisher.start_verifying(
-        PublishedLog(client, {NAMES.responses: "0-0", NAMES.events: "0-0"}, 0, 5)
+        PublishedLog(_link(client), {NAMES.responses: "0-0", NAMES.events: "0-0"}, 0, 5)
     )
     publisher.add(outputs)
     await publisher.flush()
