@@ -52,6 +52,7 @@ SHUTDOWN_PUBLISH_TIMEOUT_S = 30.0
 
 EXIT_OK = 0
 EXIT_UNPUBLISHED = 1
+EXIT_REFUSED = 2
 EXIT_DETERMINISM = 3
 EXIT_CORE_FAILURE = 4
 
@@ -144,9 +145,15 @@ class Daemon:
         if early.requested():
             self.stop()
         if self.settings.metrics_port:
-            self._metrics_server = await serve(
-                self.metrics, self.settings.metrics_host, self.settings.metrics_port
-            )
+            try:
+                self._metrics_server = await serve(
+                    self.metrics, self.settings.metrics_host, self.settings.metrics_port
+                )
+            except OSError as exc:
+                logs.error("metrics_port_unusable", port=self.settings.metrics_port,
+                           error=str(exc), hint="choose another --metrics-port, or 0 for none")
+                await self._close()
+                return EXIT_REFUSED
         try:
             await self._until_redis_answers(first=True)
             prepared = False

@@ -299,3 +299,18 @@ def test_the_engine_waits_for_redis_to_appear(tmp_path: Path) -> None:
             client.close()
     finally:
         engine.close()
+
+
+def test_a_busy_metrics_port_is_refused_with_a_message(
+    redis_url: str, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        engine = EngineProcess(redis_url, tmp_path / "snaps")
+        try:
+            engine.start("--metrics-port", str(taken.getsockname()[1]))
+            assert engine.wait() == 2
+            assert engine.events("metrics_port_unusable")
+        finally:
+            engine.close()
