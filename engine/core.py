@@ -54,9 +54,12 @@ class Engine:
         self.config = state.config
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
         self.user_trades: dict[str, dict[str, None]] = {}
+        by_asset: dict[str, list[Trade]] = {}
         for trade in state.trades.values():
             self._index(trade)
-            self.books[trade.asset].add(trade)
+            by_asset.setdefault(trade.asset, []).append(trade)
+        for asset, trades in by_asset.items():
+            self.books[asset].add_all(trades)  # in bulk: loading 10^5 positions stays fast
         self._handlers = {
             m.CREATE_ACCOUNT: self._create_account,
             m.GET_BALANCE: self._get_balance,
