@@ -258,6 +258,15 @@ async def ticks(client: Client, count: int) -> float:
     return count / (time.perf_counter() - began)
 
 
+def rss_mb(engine: Engine) -> float:
+    assert engine.proc is not None
+    with open(f"/proc/{engine.proc.pid}/status") as status:
+        for row in status:
+            if row.startswith("VmRSS:"):
+                return int(row.split()[1]) / 1024
+    return 0.0
+
+
 def line(text: str) -> None:
     print(text, flush=True)
 
@@ -267,8 +276,9 @@ async def main(quick: bool) -> None:
     n_throughput = 20_000 if quick else 100_000
     users = 1_000
     work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
-    line(f"machine: {os.cpu_count()} cores; Redis {shutil.which('redis-server')}, same machine, "
-         "no persistence; engine, Redis and this client share the cores")
+    line(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+         f"Redis {shutil.which('redis-server')}, same machine, no persistence; engine, Redis "
+         "and this client share the cores")
     try:
         with RedisServer() as server:
             snaps = work / "snaps"
@@ -316,11 +326,14 @@ async def main(quick: bool) -> None:
             p50, p99, worst, n = await latency(client, 1_000, 6)
             await asyncio.sleep(1.5)
             written = engine.events("snapshot_written")
-            line(f"snapshots in fork mode: {len(written)} written; write "
+            stalls = [e["loop_stall_ms"] for e in written]
+            at = written[-1]["open_positions"]
+            line(f"snapshots in fork mode: {len(written)} written at {at:,} positions, engine "
+                 f"RSS {rss_mb(engine):,.0f} MB; write "
                  f"{statistics.median(e['duration_ms'] for e in written):.0f} ms median (child); "
-                 f"loop stall max {max(e['loop_stall_ms'] for e in written):.2f} ms "
-                 f"(the fork); latency at 1,000/s meanwhile: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-                 f"max {worst:.2f} ms")
+                 f"loop stall (the fork) median {statistics.median(stalls):.1f} ms, max "
+                 f"{max(stalls):.1f} ms; latency at 1,000/s meanwhile: p50 {p50:.2f} ms, "
+                 f"p99 {p99:.2f} ms, max {worst:.2f} ms")
             assert engine.stop() == 0
             engine.start("--recover", "--snapshot-interval-s", "1", "--snapshot-mode", "inline")
             await engine.wait_event("caught_up")
@@ -361,6 +374,7 @@ async def main(quick: bool) -> None:
             await client.reader.aclose()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        line(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":
