@@ -29,13 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import uvloop
-from redis.asyncio import Redis
 
 from devstack.redis_server import RedisServer
+from engine.daemon.link import Link
 from engine.messages import Command, PriceItem
 from engine.wire import encode_command, encode_price_batch
 
@@ -100,15 +101,17 @@ class Client:
     """Producer and response reader in the benchmark process."""
 
     def __init__(self, url: str, users: int) -> None:
-        self.redis = Redis.from_url(url)
-        self.reader = Redis.from_url(url)
+        # The daemon's own bare link (hiredis) for the producer and the reader: with redis-py
+        # the benchmark itself would take much of the CPU it shares with the engine.
+        self.redis = Link(url, name="bench-producer")
+        self.reader = Link(url, name="bench-reader")
         self.users = [f"user{i}@bench.io" for i in range(users)]
         self.n = 0
         self.rng = random.Random(1)
         self.open: list[tuple[str, str]] = []  # (tradeId, owner)
         self.sent_at: dict[str, float] = {}
         self.got_at: dict[str, float] = {}
-        self.last_response = "$"
+        self.last_response: bytes | str = "$"
 
     def fields(self, name: str, email: str, **data: Any) -> tuple[str, dict[str, str]]:
         self.n += 1
@@ -134,14 +137,12 @@ class Client:
 
     async def send(self, entries: list[tuple[str, dict[str, str]]], stream: str = COMMANDS,
                    record: bool = False) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for _, fields in entries:
-            pipe.xadd(stream, fields)  # type: ignore[arg-type]
+        commands = [["XADD", stream, "*", *chain.from_iterable(f.items())] for _, f in entries]
         now = time.perf_counter()
         if record:
             for order_id, _ in entries:
                 self.sent_at[order_id] = now
-        await pipe.execute()
+        await self.redis.execute(commands)
 
     async def read_responses(self, until: int, timeout: float = 600) -> None:
         """Read responses until ``until`` distinct orderIds answered since the reader began."""
@@ -149,11 +150,14 @@ class Client:
         while len(self.got_at) < until:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(self.got_at)} of {until} responses")
-            reply = await self.reader.xread({RESPONSES: self.last_response}, count=20_000,
-                                            block=1000)
+            [reply] = await self.reader.execute(
+                [["XREAD", "COUNT", 20_000, "BLOCK", 1000, "STREAMS", RESPONSES,
+                  self.last_response]], timeout=30,
+            )
             now = time.perf_counter()
             for _, entries in reply or []:
-                for entry_id, fields in entries:
+                for entry_id, flat in entries:
+                    fields = dict(zip(flat[::2], flat[1::2], strict=True))
                     self.got_at.setdefault(fields[b"orderId"].decode(), now)
                     self.last_response = entry_id
 
@@ -164,9 +168,10 @@ class Client:
     async def tick(self) -> None:
         """A fresh price, so trades are not refused for a stale one."""
         item = PriceItem("BTC_USDC", BTC, 4, BTC, BTC + P)
-        await self.redis.xadd(PRICES, encode_price_batch([item], "bench", 0))  # type: ignore[arg-type]
+        await self.send([("", encode_price_batch([item], "bench", 0))], stream=PRICES)
 
     async def setup_accounts(self) -> None:
+        self.last_response = await last_id(self.redis, RESPONSES)
         await self.tick()
         batch = [self.fields("CREATE_ACCOUNT", email) for email in self.users]
         for i in range(0, len(batch), 1000):
@@ -182,6 +187,11 @@ class Client:
             reader_mark = len(self.got_at)
 
 
+async def last_id(link: Link, stream: str) -> bytes:
+    [reply] = await link.execute([["XREVRANGE", stream, "+", "-", "COUNT", 1]])
+    return reply[0][0] if reply else b"0-0"
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -189,9 +199,7 @@ def pct(samples: list[float], q: float) -> float:
 
 async def throughput(client: Client, count: int) -> float:
     client.start_reading()
-    client.last_response = (await client.redis.xrevrange(RESPONSES, count=1) or [(b"0-0",)])[0][
-        0
-    ]
+    client.last_response = await last_id(client.redis, RESPONSES)
     began = time.perf_counter()
     reader = asyncio.create_task(client.read_responses(count))
     for i in range(0, count, 1000):
@@ -205,9 +213,7 @@ async def throughput(client: Client, count: int) -> float:
 
 async def latency(client: Client, rate: int, seconds: float) -> tuple[float, float, float, int]:
     client.start_reading()
-    client.last_response = (await client.redis.xrevrange(RESPONSES, count=1) or [(b"0-0",)])[0][
-        0
-    ]
+    client.last_response = await last_id(client.redis, RESPONSES)
     total = int(rate * seconds)
     reader = asyncio.create_task(client.read_responses(total))
     began = time.perf_counter()
@@ -370,8 +376,8 @@ async def main(quick: bool) -> None:
                  f"{caught['after_s']:.2f} s after main() began, {wall:.2f} s after exec "
                  "(interpreter start and imports included)")
             assert engine.stop() == 0
-            await client.redis.aclose()
-            await client.reader.aclose()
+            client.redis.close()
+            client.reader.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
         line(f"load average {os.getloadavg()[0]:.2f} at the end")

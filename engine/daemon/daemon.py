@@ -122,6 +122,7 @@ class Daemon:
         self.stopping = False
         self.exit_code = EXIT_OK
         self._more = False  # the last round was cut short by COUNT: read again without blocking
+        self._prefetched: tuple[int, list[streams.Raw]] | None = None  # next round's read
         self._caught_up = False
         self._applied_since_start = 0
         self._snapshot_key = self._state_key()  # what is on disk already (or the empty state)
@@ -246,21 +247,24 @@ class Daemon:
 
     async def _round(self) -> None:
         settings = self.settings
-        await self.publisher.flush()
         buffer = self.buffer
-        if not self._more and not len(buffer):
-            got = await streams.wait_for_entries(
-                self.link, self.inputs, buffer.read_position, settings.read_count,
-                settings.block_ms,
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None:
+            await self.publisher.flush()  # what a broken connection left unpublished
+            if not self._more and not len(buffer):
+                got = await streams.wait_for_entries(
+                    self.link, self.inputs, buffer.read_position, settings.read_count,
+                    settings.block_ms,
+                )
+                for kind, entries in enumerate(got):
+                    buffer.add(kind, entries)
+                if not len(buffer):
+                    self._note_caught_up()
+                    return
+            prefetched = await streams.read_round(
+                self.link, self.inputs, buffer.read_position, settings.read_count
             )
-            for kind, entries in enumerate(got):
-                buffer.add(kind, entries)
-            if not len(buffer):
-                self._note_caught_up()
-                return
-        server_us, got = await streams.read_round(
-            self.link, self.inputs, buffer.read_position, settings.read_count
-        )
+        server_us, got = prefetched
         cut_short = []
         for kind, entries in enumerate(got):
             buffer.add(kind, entries)
@@ -270,7 +274,11 @@ class Daemon:
         batch = buffer.release(round_bound(server_us, cut_short))
         if batch:
             self._apply(batch, server_us)
-            await self.publisher.flush()
+            # Publish this batch and read the next round in one round trip (XADDs, TIME, XREAD).
+            replies = await self.publisher.flush(
+                then=streams.round_commands(self.inputs, buffer.read_position, settings.read_count)
+            )
+            self._prefetched = streams.round_result(replies, self.inputs)
         if not cut_short:
             self._note_caught_up()
         if not batch and len(buffer):

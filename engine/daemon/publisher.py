@@ -11,11 +11,11 @@ published before the restart are compared with the published entries instead (se
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from engine.daemon import streams
-from engine.daemon.link import Link
+from engine.daemon.link import Arg, Link
 from engine.daemon.published import Encoded, Mismatch, PublishedLog, entry_seq
 from engine.daemon.streams import StreamNames
 from engine.messages import ERROR, Output, Response
@@ -85,13 +85,19 @@ class Publisher:
             else:
                 self.unsent.append(item)
 
-    async def flush(self) -> None:
-        """Verify and publish everything queued; raise on a Redis error (what failed stays)."""
+    async def flush(self, then: Sequence[Sequence[Arg]] = ()) -> list[Any]:
+        """Verify and publish everything queued; raise on a Redis error (what failed stays).
+
+        The commands ``then`` go in the same round trip, after the XADDs; their replies are
+        returned (none are when a publish failed: the caller retries them too).
+        """
         if self.unverified:
             await self._verify()
         if not self.unsent:
-            return
-        results = await streams.publish(self.link, [(s, f) for s, _, f in self.unsent])
+            return await self.link.execute(then) if then else []
+        sent = len(self.unsent)
+        replies = await streams.publish(self.link, [(s, f) for s, _, f in self.unsent], then)
+        results, after = replies[:sent], replies[sent:]
         failed = [p for p, r in zip(self.unsent, results, strict=True) if isinstance(r, Exception)]
         self._record(
             [p for p, r in zip(self.unsent, results, strict=True) if not isinstance(r, Exception)],
@@ -100,6 +106,7 @@ class Publisher:
         self.unsent = failed
         if failed:
             raise PublishError(str(next(r for r in results if isinstance(r, Exception))))
+        return after
 
     def _record(self, sent: list[Pending], ids: list[Any]) -> None:
         last: dict[str, Any] = {}

@@ -15,7 +15,7 @@ import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from engine.daemon.link import Arg, Link
+from engine.daemon.link import Arg, Link, pack
 from engine.daemon.ordering import parse_id
 
 Raw = list[tuple[bytes, dict[bytes, bytes]]]
@@ -51,19 +51,27 @@ def _xread(names: Sequence[str], positions: Sequence[str], count: int) -> list[A
     return ["XREAD", "COUNT", count, "STREAMS", *names, *positions]
 
 
-async def read_round(
-    link: Link, names: Sequence[str], positions: Sequence[str], count: int
-) -> tuple[int, list[Raw]]:
-    """``TIME`` then a non-blocking ``XREAD`` of the streams after ``positions``, in one trip.
+def round_commands(names: Sequence[str], positions: Sequence[str], count: int) -> list[list[Arg]]:
+    """``TIME`` then a non-blocking ``XREAD`` of the streams after ``positions``."""
+    return [["TIME"], _xread(names, positions, count)]
 
-    Returns the server time in microseconds (taken before the read) and the entries per stream.
-    """
-    time_reply, reply = await link.execute([["TIME"], _xread(names, positions, count)])
+
+def round_result(replies: Sequence[Any], names: Sequence[str]) -> tuple[int, list[Raw]]:
+    """The server time in microseconds (taken before the read) and the entries per stream."""
+    time_reply, reply = replies
     for item in (time_reply, reply):
         if isinstance(item, Exception):
             raise item
     seconds, micros = time_reply
     return int(seconds) * 1_000_000 + int(micros), _by_stream(reply, names)
+
+
+async def read_round(
+    link: Link, names: Sequence[str], positions: Sequence[str], count: int
+) -> tuple[int, list[Raw]]:
+    """One round's read (``round_commands``) in one round trip."""
+    replies = await link.execute(round_commands(names, positions, count))
+    return round_result(replies, names)
 
 
 async def wait_for_entries(
@@ -79,13 +87,15 @@ async def wait_for_entries(
 
 
 async def publish(
-    link: Link, entries: Sequence[tuple[str, Mapping[str, Any]]]
-) -> list[bytes | Exception]:
-    """XADD every ``(stream, fields)`` in order, pipelined in one round trip.
+    link: Link,
+    entries: Sequence[tuple[str, Mapping[str, Any]]],
+    then: Sequence[Sequence[Arg]] = (),
+) -> list[Any]:
+    """XADD every ``(stream, fields)`` in order, then the commands ``then``, in one round trip.
 
-    Returns, per entry, its new ID or the error Redis answered for it (say, OOM). Not a
-    transaction: if the connection breaks midway, some prefix was published; the caller finds
-    out which by the ``seq`` of what is on the streams.
+    Returns, per entry, its new ID or the error Redis answered for it (say, OOM), followed by the
+    replies to ``then``. Not a transaction: if the connection breaks midway, some prefix was
+    published; the caller finds out which by the ``seq`` of what is on the streams.
     """
     pack_command = hiredis.pack_command
     data = b"".join(
@@ -94,7 +104,9 @@ async def publish(
             for stream, fields in entries
         ]
     )
-    return await link.execute_packed(data, len(entries))
+    if then:
+        data += pack(then)
+    return await link.execute_packed(data, len(entries) + len(then))
 
 
 async def last_entry(link: Link, stream: str) -> tuple[bytes, dict[bytes, bytes]] | None:
