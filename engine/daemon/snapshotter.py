@@ -27,6 +27,7 @@ from snapshots.format import Header
 from snapshots.store import SnapshotStore
 
 _PR_SET_PDEATHSIG = 1
+CHILD_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ def _child(
         if store.lock_fd is not None:
             os.close(store.lock_fd)  # the lock stays the parent's alone
         _die_with_parent(parent)
+        # Background work: on a small machine the child would otherwise take CPU from the
+        # engine (and from Redis) for the whole write.
+        with contextlib.suppress(OSError):
+            os.nice(CHILD_NICENESS)
         started = time.perf_counter()
         path, size = write(store, state, header)
         report = {"ok": True, "path": str(path), "size": size,
