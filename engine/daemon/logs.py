@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from typing import Any
 
 import orjson
@@ -52,7 +51,3 @@ def error(name: str, **fields: Any) -> None:
 
 def warning(name: str, **fields: Any) -> None:
     event(name, logging.WARNING, **fields)
-
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000
