@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine_core.py
+	$(PY) bench/engine_streams.py
 	$(PY) bench/worker_pg.py
 
 clean:
