@@ -1,0 +1,124 @@
+"""``/api/v1/ws``: public price ticks for everyone, and the signed-in user's own engine events.
+
+Messages out (JSON): ``{"type":"hello","user":email|null}``; ``{"type":"prices","id",
+"prices":[...]}``; ``{"type":"event","id":<engine_events entry id>,"event":{...}}``;
+``{"type":"resync"}`` when events may be missing (trimmed, or too many to replay): refetch
+state over REST. Resume: connect with ``?lastEventId=<id>`` to first receive every own event
+after that id, then the live ones, none twice. Messages in: ``{"type":"ping"}`` -> pong.
+Close codes: 4401 session expired/revoked, 4403 cross-origin, 4408 lagging (resume by id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+
+import msgspec
+from redis.exceptions import RedisError
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gateway.auth import Session
+from gateway.errors import ApiError
+from gateway.feed import ENTRY_ID_RE, Subscriber, entry_key
+from gateway.session import authenticate, origin_allowed, presented_token
+
+_ENTRY_ID = re.compile(ENTRY_ID_RE)
+_json = msgspec.json.Encoder()
+
+
+async def _session(ws: WebSocket) -> Session | None:
+    """The signed-in user, None for an anonymous socket; raise ApiError for a bad token."""
+    gw = ws.app.state.gw
+    token, _via_cookie = presented_token(ws)
+    if token is None:
+        return None
+    session, _ = authenticate(ws, gw.config.jwt_secret)
+    if await gw.redis.exists(f"gateway:revoked:{session.jti}"):
+        raise ApiError(401, "unauthorized", "session signed out")
+    return session
+
+
+async def endpoint(ws: WebSocket) -> None:
+    gw = ws.app.state.gw
+    cfg = gw.config
+    # Browsers send cookies with cross-site WebSocket handshakes: check the origin first.
+    if not origin_allowed(ws, cfg.public_url, cfg.cors_origins):
+        await ws.close(code=4403)
+        return
+    last_event_id = ws.query_params.get("lastEventId")
+    if last_event_id is not None and not _ENTRY_ID.match(last_event_id):
+        await ws.close(code=4400)
+        return
+    try:
+        session = await _session(ws)
+    except ApiError:
+        await ws.close(code=4401)
+        return
+    except RedisError:
+        await ws.close(code=1013)
+        return
+    await ws.accept()
+    sub = gw.feed.subscribe(session.email if session else None)
+    gw.metrics.counters["ws_connections_total"] += 1
+    try:
+        await ws.send_text(_json.encode({"type": "hello", "user": sub.email}).decode())
+        sent_upto = (0, 0)
+        if session is not None and last_event_id is not None:
+            backlog, gap = await gw.feed.backlog(session.email, last_event_id, cfg.ws_max_backlog)
+            if gap:
+                await ws.send_text('{"type":"resync"}')
+            for entry_id, payload in backlog:
+                await ws.send_text(payload.decode())
+                sent_upto = entry_key(entry_id)
+        pump = asyncio.create_task(_pump(ws, sub, sent_upto, session))
+        listen = asyncio.create_task(_listen(ws))
+        done, pending = await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in done:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                task.result()
+    except (WebSocketDisconnect, RuntimeError, RedisError):
+        pass
+    finally:
+        gw.feed.unsubscribe(sub)
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+
+async def _pump(
+    ws: WebSocket, sub: Subscriber, sent_upto: tuple[int, int], session: Session | None
+) -> None:
+    """Forward queued ticks and events; skip events already sent from the backlog."""
+    while True:
+        try:
+            kind, entry_id, payload = await asyncio.wait_for(sub.queue.get(), timeout=5.0)
+        except TimeoutError:
+            kind = ""
+        if session is not None and time.time() >= session.exp:
+            await ws.close(code=4401)
+            return
+        if sub.lagging:
+            await ws.close(code=4408)
+            return
+        if not kind:
+            continue
+        if kind == "event" and entry_key(entry_id) <= sent_upto:
+            continue
+        await ws.send_text(payload.decode())
+
+
+async def _listen(ws: WebSocket) -> None:
+    """Read client messages (ping) until the client goes away; bounded size by uvicorn."""
+    while True:
+        message = await ws.receive_text()
+        if '"ping"' in message:
+            await ws.send_text('{"type":"pong"}')
+
+
+routes = [WebSocketRoute("/api/v1/ws", endpoint)]
