@@ -1,0 +1,47 @@
+"""Engine configuration: the tradable assets and the risk parameters. Part of the snapshot."""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine.money import BPS, USD_SCALE
+
+DEFAULT_ASSETS: dict[str, int] = {"BTC_USDC": 4, "ETH_USDC": 4, "SOL_USDC": 4}
+
+
+class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What the core needs to know that is not in a message.
+
+    assets: tradable asset -> price decimals.
+    initial_balance: USD units credited by CREATE_ACCOUNT (5000.0000 USD).
+    max_price_age_ms: a trade is refused when the asset's last price is older than this, in
+        stream time (the entry IDs), never wall-clock time.
+    maintenance_bps: liquidate when the loss reaches margin x (1 - maintenance); 0 = full margin.
+    closed_history: closed trades kept per user (older history lives in PostgreSQL).
+    idempotency_window: how many recent orderIds are remembered for repeat answers.
+    """
+
+    assets: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_ASSETS))
+    initial_balance: int = 5000 * USD_SCALE
+    min_leverage: int = 10
+    max_leverage: int = 1000
+    max_price_age_ms: int = 60_000
+    maintenance_bps: int = 0
+    closed_history: int = 100
+    idempotency_window: int = 100_000
+    max_margin: int = 10**15
+
+    def __post_init__(self) -> None:
+        if not self.assets:
+            raise ValueError("at least one asset must be configured")
+        for name, decimals in self.assets.items():
+            if not name or not 0 <= decimals <= 12:
+                raise ValueError(f"asset {name!r}: decimals must be 0..12")
+        if self.initial_balance < 0:
+            raise ValueError("initial_balance must be >= 0")
+        if not 1 <= self.min_leverage <= self.max_leverage:
+            raise ValueError("leverage bounds must satisfy 1 <= min <= max")
+        if not 0 <= self.maintenance_bps < BPS:
+            raise ValueError("maintenance_bps must be in [0, 10000)")
+        if self.closed_history < 0 or self.idempotency_window < 1:
+            raise ValueError("closed_history >= 0 and idempotency_window >= 1 required")

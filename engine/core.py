@@ -1,0 +1,444 @@
+"""The engine core: a pure, synchronous, deterministic state machine.
+
+``Engine.apply_price_entry`` and ``Engine.apply_command_entry`` take one stream entry (its ID and
+fields) and return the outputs it causes. No I/O, no clock, no randomness: time is the entry ID's
+millisecond, IDs come from the command (orderId) or the engine's own counters. The same state and
+the same ordered entries give identical outputs, which is what makes snapshot + replay exact.
+
+Money is conserved at every step: sum(free) + sum(locked) + house == deposits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine import messages as m
+from engine.config import EngineConfig
+from engine.messages import Command, Event, Output, PriceBatch, PriceItem, Response
+from engine.money import AmountError, liquidation_level, pnl, rescale
+from engine.orders import (
+    CloseTradeData,
+    CreateTradeData,
+    ListData,
+    Rejected,
+    amount,
+    convert,
+    direction,
+    usd,
+)
+from engine.state import Account, ClosedTrade, EngineState, Price, Trade
+from engine.triggers import LIQUIDATION, STOP_LOSS, TriggerBook
+from engine.views import balance_view, closed_view, trade_view
+from engine.wire import WireError, decode_command, decode_price_batch
+
+_REASONS = {
+    LIQUIDATION: m.TRADE_LIQUIDATED,
+    STOP_LOSS: m.TRADE_STOP_LOSS,
+}
+
+
+def entry_ms(entry_id: str) -> int:
+    """The millisecond part of a Redis stream entry ID (``"1700000000000-3"``)."""
+    ms, _, _ = entry_id.partition("-")
+    return int(ms)
+
+
+class Engine:
+    """Balances, positions, prices and trigger indexes of one exchange, in memory."""
+
+    def __init__(self, config: EngineConfig | None = None, state: EngineState | None = None):
+        if state is None:
+            state = EngineState(config=config or EngineConfig())
+        self.state = state
+        self.config = state.config
+        self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
+        self.user_trades: dict[str, dict[str, None]] = {}
+        for trade in state.trades.values():
+            self._index(trade)
+        self._handlers = {
+            m.CREATE_ACCOUNT: self._create_account,
+            m.GET_BALANCE: self._get_balance,
+            m.GET_USD_BALANCE: self._get_usd_balance,
+            m.CREATE_TRADE: self._create_trade,
+            m.CLOSE_TRADE: self._close_trade,
+            m.GET_OPEN_TRADES: self._get_open_trades,
+            m.GET_CLOSED_TRADES: self._get_closed_trades,
+        }
+
+    # --- entries -------------------------------------------------------------------------------
+
+    def apply_price_entry(self, entry_id: str, fields: Mapping[Any, Any]) -> list[Output]:
+        """Apply one engine_input entry. Malformed entries are counted, never raised."""
+        self._advance(entry_id)
+        self.state.last_price_id = entry_id
+        try:
+            batch = decode_price_batch(fields)
+        except WireError:
+            self._reject("price_malformed")
+            return []
+        return self.apply_prices(batch)
+
+    def apply_command_entry(self, entry_id: str, fields: Mapping[Any, Any]) -> list[Output]:
+        """Apply one backend-to-engine entry; a malformed one with an orderId gets an error."""
+        self._advance(entry_id)
+        self.state.last_command_id = entry_id
+        try:
+            command = decode_command(fields)
+        except WireError as exc:
+            self._reject("command_malformed")
+            if exc.order_id is None:
+                return []
+            return [self._response(exc.order_id, m.ERROR, {"code": "MALFORMED"}, exc.reason)]
+        return self.apply_command(command)
+
+    # --- prices --------------------------------------------------------------------------------
+
+    def apply_prices(self, batch: PriceBatch) -> list[Output]:
+        """Update prices and fire the triggers they cross."""
+        outputs: list[Output] = []
+        for item in batch.items:
+            price = self._price(item)
+            if price is None:
+                continue
+            self.state.prices[item.asset] = price
+            self.state.ticks_applied += 1
+            fired = self.books[item.asset].fired(price.bid, price.ask)
+            if fired:
+                self._fire(item.asset, fired, price, outputs)
+        return outputs
+
+    def _price(self, item: PriceItem) -> Price | None:
+        decimals = self.config.assets.get(item.asset)
+        if decimals is None:
+            self._reject("price_unknown_asset")
+            return None
+        bid = item.price if item.bid is None else item.bid
+        ask = item.price if item.ask is None else item.ask
+        try:
+            if item.decimal != decimals:
+                if not 0 <= item.decimal <= 18:
+                    raise AmountError("decimal out of range")
+                bid = rescale(bid, item.decimal, decimals)
+                ask = rescale(ask, item.decimal, decimals)
+        except AmountError:
+            self._reject("price_precision")
+            return None
+        if bid <= 0 or ask < bid:
+            self._reject("price_invalid")
+            return None
+        return Price(bid, ask, self.state.now_ms)
+
+    def _fire(self, asset: str, fired: list, price: Price, outputs: list[Output]) -> None:
+        trades = self.state.trades
+        book = self.books[asset]
+        for _level, _seq, kind, trade_id in fired:
+            trade = trades.get(trade_id)
+            if trade is None:  # a second exit of a trade this tick already closed
+                continue
+            book.remove(trade)
+            exit_price = price.bid if trade.is_long else price.ask
+            event_type = _REASONS.get(kind, m.TRADE_TAKE_PROFIT)
+            outputs.append(self._settle(trade, exit_price, event_type, ""))
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def apply_command(self, command: Command) -> list[Output]:
+        """Apply one decoded command; a repeated orderId gets its original answer again."""
+        state = self.state
+        stored = state.orders.get(command.order_id)
+        if stored is not None:
+            if state.order_emails.get(command.order_id) != command.email:
+                return [
+                    self._response(
+                        command.order_id,
+                        m.ERROR,
+                        {"code": "DUPLICATE_ORDER_ID"},
+                        "orderId already used by another account",
+                    )
+                ]
+            return [self._response(stored.order_id, stored.status, stored.data, stored.message)]
+        handler = self._handlers.get(command.command)
+        outputs: list[Output] = []
+        if handler is None:
+            self._reject("command_unknown")
+            status, data, message = m.ERROR, {"code": "UNKNOWN_COMMAND"}, "unknown command"
+        else:
+            try:
+                data, message = handler(command, outputs)
+                status = m.SUCCESS
+            except Rejected as exc:
+                status, data, message = m.ERROR, exc.data(), exc.message
+        state.commands_applied += 1
+        response = self._response(command.order_id, status, data, message)
+        outputs.append(response)
+        self._remember(command, response)
+        return outputs
+
+    def _create_account(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+        email = _email(command)
+        account = self.state.accounts.get(email)
+        if account is not None:
+            return balance_view(account) | {"created": False}, "account already exists"
+        deposit = self.config.initial_balance
+        account = Account(email=email, free=deposit, deposited=deposit)
+        self.state.accounts[email] = account
+        self.state.deposits += deposit
+        outputs.append(self._event(m.ACCOUNT_CREATED, email, amount=deposit, balance=deposit))
+        return balance_view(account) | {"created": True}, "account created"
+
+    def _get_balance(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+        account = self._account(command)
+        return {"USD": balance_view(account)}, "balance"
+
+    def _get_usd_balance(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+        return balance_view(self._account(command)), "usd balance"
+
+    def _create_trade(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+        account = self._account(command)
+        data = convert(command.trade_data, CreateTradeData)
+        config = self.config
+        decimals = config.assets.get(data.asset)
+        if decimals is None:
+            raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
+        is_long = direction(data)
+        margin = usd(data.margin, "margin")
+        if margin <= 0 or margin > config.max_margin:
+            raise Rejected("INVALID_MARGIN", "margin must be positive", "margin")
+        if margin > account.free:
+            raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
+        leverage = data.leverage
+        if not config.min_leverage <= leverage <= config.max_leverage:
+            raise Rejected(
+                "INVALID_LEVERAGE",
+                f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
+                "leverage",
+            )
+        price = self.state.prices.get(data.asset)
+        if price is None:
+            raise Rejected("NO_PRICE", f"no price yet for {data.asset}", "asset")
+        if self.state.now_ms - price.at_ms > config.max_price_age_ms:
+            raise Rejected("STALE_PRICE", f"last price of {data.asset} is too old", "asset")
+        entry = price.ask if is_long else price.bid
+        if data.expectedPrice is not None:
+            expected = amount(data.expectedPrice, decimals, "expectedPrice")
+            bps = data.maxSlippageBps
+            if expected <= 0 or not 0 <= bps <= 10_000:
+                raise Rejected("INVALID_SLIPPAGE", "invalid slippage guard", "expectedPrice")
+            worse = entry - expected if is_long else expected - entry
+            if worse * 10_000 > bps * expected:
+                raise Rejected("SLIPPAGE", "price moved beyond the slippage guard", "expectedPrice")
+        # Exits must sit outside the spread on their own side: a LONG's stop below the bid (the
+        # price it watches), its target above the ask (its entry); a SHORT the mirror image.
+        low, high = price.bid, price.ask
+        stop_loss = take_profit = 0
+        if data.stopLossPrice is not None:
+            stop_loss = amount(data.stopLossPrice, decimals, "stopLossPrice")
+            if not (0 < stop_loss < low if is_long else stop_loss > high):
+                side = "below the bid" if is_long else "above the ask"
+                raise Rejected(
+                    "INVALID_STOP_LOSS", f"stopLossPrice must be {side}", "stopLossPrice"
+                )
+        if data.takeProfitPrice is not None:
+            take_profit = amount(data.takeProfitPrice, decimals, "takeProfitPrice")
+            if not (take_profit > high if is_long else 0 < take_profit < low):
+                side = "above the ask" if is_long else "below the bid"
+                raise Rejected(
+                    "INVALID_TAKE_PROFIT", f"takeProfitPrice must be {side}", "takeProfitPrice"
+                )
+        state = self.state
+        state.trade_seq += 1
+        trade = Trade(
+            trade_id=command.order_id,
+            email=account.email,
+            asset=data.asset,
+            is_long=is_long,
+            margin=margin,
+            leverage=leverage,
+            entry_price=entry,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            liquidation=liquidation_level(margin, leverage, entry, is_long, config.maintenance_bps),
+            opened_at=state.now_ms,
+            seq=state.trade_seq,
+        )
+        account.free -= margin
+        account.locked += margin
+        state.trades[trade.trade_id] = trade
+        self._index(trade)
+        self.books[trade.asset].add(trade)
+        outputs.append(self._trade_event(m.TRADE_OPENED, trade, account, -margin, command.order_id))
+        return trade_view(trade) | {"balance": account.free}, "trade opened"
+
+    def _close_trade(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+        self._account(command)
+        data = convert(command.trade_data, CloseTradeData)
+        trade = self.state.trades.get(data.tradeId)
+        if trade is None or trade.email != command.email:
+            raise Rejected("TRADE_NOT_FOUND", "no such open trade", "tradeId")
+        price = self.state.prices[trade.asset]
+        self.books[trade.asset].remove(trade)
+        exit_price = price.bid if trade.is_long else price.ask
+        event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
+        outputs.append(event)
+        closed = self.state.closed[trade.email][-1]
+        return closed_view(closed) | {"balance": event.balance}, "trade closed"
+
+    def _get_open_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+        self._account(command)
+        trades = self.state.trades
+        ids = self.user_trades.get(command.email, {})
+        return {"trades": [trade_view(trades[t]) for t in ids]}, "open trades"
+
+    def _get_closed_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+        self._account(command)
+        data = convert(command.trade_data, ListData)
+        history = self.state.closed.get(command.email, [])
+        limit = len(history) if data.limit is None else max(0, data.limit)
+        recent = history[::-1][:limit]
+        return {"trades": [closed_view(c) for c in recent]}, "closed trades"
+
+    # --- settlement ----------------------------------------------------------------------------
+
+    def _settle(self, trade: Trade, exit_price: int, event_type: str, order_id: str) -> Event:
+        """Close ``trade`` at ``exit_price``: the trader never loses more than the margin, the
+        house takes the floored remainder of the PnL and absorbs any loss beyond the margin."""
+        state = self.state
+        account = state.accounts[trade.email]
+        profit = pnl(trade.margin, trade.leverage, trade.entry_price, exit_price, trade.is_long)
+        returned = max(0, trade.margin + profit)
+        account.locked -= trade.margin
+        account.free += returned
+        state.house += trade.margin - returned
+        del state.trades[trade.trade_id]
+        self._unindex(trade)
+        history = state.closed.setdefault(trade.email, [])
+        history.append(
+            ClosedTrade(
+                trade, exit_price, returned - trade.margin, returned, event_type, state.now_ms
+            )
+        )
+        if len(history) > self.config.closed_history:
+            del history[0]
+        return self._trade_event(event_type, trade, account, returned, order_id, exit_price)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _account(self, command: Command) -> Account:
+        account = self.state.accounts.get(_email(command))
+        if account is None:
+            raise Rejected("ACCOUNT_NOT_FOUND", "no account for this email", "email")
+        return account
+
+    def _index(self, trade: Trade) -> None:
+        self.user_trades.setdefault(trade.email, {})[trade.trade_id] = None
+
+    def _unindex(self, trade: Trade) -> None:
+        ids = self.user_trades[trade.email]
+        del ids[trade.trade_id]
+        if not ids:
+            del self.user_trades[trade.email]
+
+    def _remember(self, command: Command, response: Response) -> None:
+        orders = self.state.orders
+        orders[command.order_id] = response
+        self.state.order_emails[command.order_id] = command.email
+        if len(orders) > self.config.idempotency_window:
+            oldest = next(iter(orders))
+            del orders[oldest]
+            del self.state.order_emails[oldest]
+
+    def _advance(self, entry_id: str) -> None:
+        ms = entry_ms(entry_id)
+        if ms > self.state.now_ms:
+            self.state.now_ms = ms
+
+    def _reject(self, kind: str) -> None:
+        rejected = self.state.rejected
+        rejected[kind] = rejected.get(kind, 0) + 1
+
+    def _next_seq(self) -> int:
+        self.state.seq += 1
+        return self.state.seq
+
+    def _response(self, order_id: str, status: str, data: Any, message: str) -> Response:
+        return Response(order_id, status, data, message, self.state.now_ms, self._next_seq())
+
+    def _event(self, event_type: str, email: str, *, amount: int, balance: int) -> Event:
+        return Event(
+            event_type=event_type,
+            trade_id="",
+            email=email,
+            asset="",
+            pnl=0,
+            margin_returned=0,
+            close_price=0,
+            timestamp=self.state.now_ms,
+            seq=self._next_seq(),
+            amount=amount,
+            balance=balance,
+        )
+
+    def _trade_event(
+        self,
+        event_type: str,
+        trade: Trade,
+        account: Account,
+        change: int,
+        order_id: str,
+        exit_price: int = 0,
+    ) -> Event:
+        closing = event_type != m.TRADE_OPENED
+        return Event(
+            event_type=event_type,
+            trade_id=trade.trade_id,
+            email=trade.email,
+            asset=trade.asset,
+            pnl=change - trade.margin if closing else 0,
+            margin_returned=change if closing else 0,
+            close_price=exit_price,
+            timestamp=self.state.now_ms,
+            seq=self._next_seq(),
+            order_id=order_id,
+            direction="LONG" if trade.is_long else "SHORT",
+            margin=trade.margin,
+            leverage=trade.leverage,
+            entry_price=trade.entry_price,
+            exit_price=exit_price,
+            amount=change,
+            balance=account.free,
+        )
+
+    # --- introspection -------------------------------------------------------------------------
+
+    def open_positions(self) -> int:
+        """How many trades are open."""
+        return len(self.state.trades)
+
+    def summary(self) -> dict[str, Any]:
+        """Accounts, positions per asset and money totals (for metrics, inspect and tests)."""
+        state = self.state
+        per_asset: dict[str, int] = dict.fromkeys(self.config.assets, 0)
+        for trade in state.trades.values():
+            per_asset[trade.asset] += 1
+        free = sum(a.free for a in state.accounts.values())
+        locked = sum(a.locked for a in state.accounts.values())
+        return {
+            "accounts": len(state.accounts),
+            "open_positions": len(state.trades),
+            "positions_per_asset": per_asset,
+            "free": free,
+            "locked": locked,
+            "house": state.house,
+            "deposits": state.deposits,
+            "conserved": free + locked + state.house == state.deposits,
+            "last_price_id": state.last_price_id,
+            "last_command_id": state.last_command_id,
+            "seq": state.seq,
+        }
+
+
+def _email(command: Command) -> str:
+    if not command.email:
+        raise Rejected("INVALID_EMAIL", "email is required", "email")
+    return command.email

@@ -1,0 +1,45 @@
+"""How accounts and trades look in engine responses (camelCase, integers, seed style)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.money import USD_DECIMALS
+from engine.state import Account, ClosedTrade, Trade
+
+
+def balance_view(account: Account) -> dict[str, Any]:
+    """A USD balance: free (spendable) and locked (margin of open trades), 4 decimals."""
+    return {
+        "email": account.email,
+        "balance": account.free,
+        "locked": account.locked,
+        "decimals": USD_DECIMALS,
+    }
+
+
+def trade_view(trade: Trade) -> dict[str, Any]:
+    """An open trade."""
+    return {
+        "tradeId": trade.trade_id,
+        "asset": trade.asset,
+        "direction": "LONG" if trade.is_long else "SHORT",
+        "margin": trade.margin,
+        "leverage": trade.leverage,
+        "entryPrice": trade.entry_price,
+        "stopLossPrice": trade.stop_loss or None,
+        "takeProfitPrice": trade.take_profit or None,
+        "liquidationPrice": trade.liquidation,
+        "openedAt": trade.opened_at,
+    }
+
+
+def closed_view(closed: ClosedTrade) -> dict[str, Any]:
+    """A closed trade with its exit."""
+    return trade_view(closed.trade) | {
+        "exitPrice": closed.exit_price,
+        "pnl": closed.pnl,
+        "marginReturned": closed.margin_returned,
+        "reason": closed.reason,
+        "closedAt": closed.closed_at,
+    }
