@@ -13,13 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from engine.config import DEFAULT_ASSETS as ENGINE_ASSETS
+
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0000"
 # Secrets that must never protect a real deployment: ours, and the usual placeholders.
 WEAK_SECRETS = frozenset(
     {DEV_JWT_SECRET, "secret", "changeme", "change-me", "jwt-secret", "dev", "test", "password"}
 )
 MIN_SECRET_BYTES = 32
-DEFAULT_ASSETS = "BTC_USDC:4,ETH_USDC:4,SOL_USDC:4"
+# The engine's own default asset table, so the two agree unless SUPPORTED_ASSETS says otherwise.
+DEFAULT_ASSETS = ",".join(f"{name}:{places}" for name, places in ENGINE_ASSETS.items())
 
 
 class ConfigError(ValueError):
