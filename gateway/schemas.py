@@ -162,12 +162,18 @@ class HealthBody(msgspec.Struct, omit_defaults=True):
 _PATH = re.compile(r" - at `\$(?:\.)?(?P<path>[^`]*)`$")
 
 
+_NAMED = re.compile(r"(?:missing required|unknown) field `(?P<name>[^`]*)`")
+
+
 def _field_of(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """(field path, message) from msgspec's text, e.g. "... - at `$.margin`" -> "margin"."""
     text = str(exc)
     match = _PATH.search(text)
-    if match is None:
-        return "body", text
-    return match.group("path") or "body", text[: match.start()]
+    path, message = (match.group("path"), text[: match.start()]) if match else ("", text)
+    named = _NAMED.search(message)
+    if named is not None:
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    return path or "body", message
 
 
 def decode_body(body: bytes, kind: type[Any]) -> Any:
