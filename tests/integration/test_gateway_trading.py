@@ -60,7 +60,8 @@ def test_engine_envelope_accepts_both_param_styles(alice: httpx.Client):
     trade_id = flat.json()["engineResponse"]["data"]["tradeId"]
     r = alice.post("/api/v1/engine", json={"command": "CLOSE_TRADE", "tradeId": trade_id})
     assert r.json()["success"] is True
-    r = alice.post("/api/v1/engine", json={"command": "GET_CLOSED_TRADES", "tradeData": {"limit": 1}})
+    body = {"command": "GET_CLOSED_TRADES", "tradeData": {"limit": 1}}
+    r = alice.post("/api/v1/engine", json=body)
     assert len(r.json()["engineResponse"]["data"]["trades"]) == 1
 
 
