@@ -117,6 +117,7 @@ def create_app(config: GatewayConfig) -> Starlette:
                 assets=[a.symbol for a in config.assets],
             ),
             metrics=metrics,
+            openapi_doc=build_document([a.symbol for a in config.assets]),
         )
         await gw.engine.start()
         await gw.feed.start()

@@ -97,9 +97,13 @@ def _engine_op(summary: str, *, body: type | None = None, params: list | None = 
     return op
 
 
-def build_document(version: str = "1") -> dict[str, Any]:
-    """The whole OpenAPI document as a dict."""
+def build_document(assets: list[str] | None = None, version: str = "1") -> dict[str, Any]:
+    """The whole OpenAPI document as a dict; ``assets`` (the supported symbols) become enums."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template=REF)
+    asset_schema: dict[str, Any] = {"type": "string"}
+    if assets:
+        asset_schema["enum"] = list(assets)
+        components["CreateTradeRequest"]["properties"]["asset"] = dict(asset_schema)
     signup = {
         "summary": "Mail a single-use sign-in link (15 min) to the address",
         "requestBody": {
@@ -202,7 +206,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
             "get": {
                 "summary": "Last price of an asset (integers in the asset's decimals)",
                 "parameters": [
-                    {"name": "asset", "in": "query", "required": True, "schema": {"type": "string"}}
+                    {"name": "asset", "in": "query", "required": True, "schema": asset_schema}
                 ],
                 "responses": {"200": _json(schemas.PriceBody, "The last tick"), **public_err},
             }

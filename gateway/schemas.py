@@ -17,7 +17,9 @@ from engine.money import USD_DECIMALS, AmountError, parse_decimal
 
 _MAX_AMOUNT = 10**18  # msgspec bounds must fit int64
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=254, extra_json_schema={"format": "email"})
+]
 Amount = Annotated[int, msgspec.Meta(gt=0, lt=_MAX_AMOUNT)] | Annotated[
     str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[0-9]*\.?[0-9]+$|^[0-9]+\.$")
 ]
