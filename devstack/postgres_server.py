@@ -29,6 +29,8 @@ _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # Durability traded for speed in tests. synchronous_commit stays on: with fsync off a commit
 # only write()s its WAL to the page cache, which costs little and keeps every acknowledged
 # commit across kill() (with it off, the last few hundred ms of commits die with the server).
+_SOCKET_SUBDIR = "devstack-socket"
+_MAX_SOCKET_PATH = 100
 FAST_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
 T = TypeVar("T")
@@ -175,12 +177,24 @@ class PostgresServer(LocalServer):
                         f"PostgreSQL runs as {self._user.name!r} because we are root, and that "
                         f"user cannot enter {blocked} to reach {needed}"
                     )
+        if not (data / "PG_VERSION").exists():
+            self._initdb(data)
         if self._socket_dir is None or not self._socket_dir.exists():
-            # Unix socket paths are short (107 bytes): keep it in /tmp, apart from the data.
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="devstack-pgsock-"))
-            self._give_to_user(self._socket_dir)
-        if (data / "PG_VERSION").exists():
-            return
+            self._socket_dir = self._make_socket_dir(data)
+
+    def _make_socket_dir(self, data: Path) -> Path:
+        # A Unix socket path must fit in 107 bytes: inside the data dir when that is short
+        # (nothing to leak), else a folder of its own in /tmp.
+        inside = data / _SOCKET_SUBDIR
+        if len(str(inside / ".s.PGSQL.65535.lock")) <= _MAX_SOCKET_PATH:
+            inside.mkdir(mode=0o700, exist_ok=True)
+            folder = inside
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="devstack-pgsock-"))
+        self._give_to_user(folder)
+        return folder
+
+    def _initdb(self, data: Path) -> None:
         data.chmod(0o700)
         self._give_to_user(data)
         argv = [
@@ -244,9 +258,9 @@ class PostgresServer(LocalServer):
             await conn.close()
 
     def _cleanup_extra(self) -> None:
-        if self._socket_dir is not None:
+        if self._socket_dir is not None and self._socket_dir.parent != self.data_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
-            self._socket_dir = None
+        self._socket_dir = None
 
     @property
     def socket_dir(self) -> Path:

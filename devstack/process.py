@@ -167,8 +167,13 @@ class ChildProcess:
     def kill(self) -> None:
         """SIGKILL the process and every descendant, and wait until all are gone."""
         # Collect before killing: once the parent dies its children are re-parented away.
+        # Our own child's PID cannot be reused until we reap it, so signalling it is safe
+        # while alive() (which reaps) says it runs.
         victims = descendants(self.pid) if self.alive() else []
-        for pid in [self.pid, *victims]:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        for pid in victims:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         self._popen.wait()

@@ -28,7 +28,7 @@ from engine.orders import (
     usd,
 )
 from engine.state import Account, ClosedTrade, EngineState, Price, Trade
-from engine.triggers import LIQUIDATION, STOP_LOSS, TriggerBook
+from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
 from engine.views import balance_view, closed_view, trade_view
 from engine.wire import WireError, decode_command, decode_price_batch
 
@@ -56,6 +56,7 @@ class Engine:
         self.user_trades: dict[str, dict[str, None]] = {}
         for trade in state.trades.values():
             self._index(trade)
+            self.books[trade.asset].add(trade)
         self._handlers = {
             m.CREATE_ACCOUNT: self._create_account,
             m.GET_BALANCE: self._get_balance,
@@ -129,7 +130,7 @@ class Engine:
             return None
         return Price(bid, ask, self.state.now_ms)
 
-    def _fire(self, asset: str, fired: list, price: Price, outputs: list[Output]) -> None:
+    def _fire(self, asset: str, fired: list[Entry], price: Price, outputs: list[Output]) -> None:
         trades = self.state.trades
         book = self.books[asset]
         for _level, _seq, kind, trade_id in fired:
@@ -184,7 +185,7 @@ class Engine:
         account = Account(email=email, free=deposit, deposited=deposit)
         self.state.accounts[email] = account
         self.state.deposits += deposit
-        outputs.append(self._event(m.ACCOUNT_CREATED, email, amount=deposit, balance=deposit))
+        outputs.append(self._event(m.ACCOUNT_CREATED, email, command.order_id, deposit, deposit))
         return balance_view(account) | {"created": True}, "account created"
 
     def _get_balance(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
@@ -203,8 +204,8 @@ class Engine:
             raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
         is_long = direction(data)
         margin = usd(data.margin, "margin")
-        if margin <= 0 or margin > config.max_margin:
-            raise Rejected("INVALID_MARGIN", "margin must be positive", "margin")
+        if not 0 < margin <= config.max_margin:
+            raise Rejected("INVALID_MARGIN", "margin must be positive and within limits", "margin")
         if margin > account.free:
             raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
         leverage = data.leverage
@@ -214,11 +215,7 @@ class Engine:
                 f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
                 "leverage",
             )
-        price = self.state.prices.get(data.asset)
-        if price is None:
-            raise Rejected("NO_PRICE", f"no price yet for {data.asset}", "asset")
-        if self.state.now_ms - price.at_ms > config.max_price_age_ms:
-            raise Rejected("STALE_PRICE", f"last price of {data.asset} is too old", "asset")
+        price = self._fresh_price(data.asset)
         entry = price.ask if is_long else price.bid
         if data.expectedPrice is not None:
             expected = amount(data.expectedPrice, decimals, "expectedPrice")
@@ -276,7 +273,7 @@ class Engine:
         trade = self.state.trades.get(data.tradeId)
         if trade is None or trade.email != command.email:
             raise Rejected("TRADE_NOT_FOUND", "no such open trade", "tradeId")
-        price = self.state.prices[trade.asset]
+        price = self._fresh_price(trade.asset)  # closing at a stale price would be a free option
         self.books[trade.asset].remove(trade)
         exit_price = price.bid if trade.is_long else price.ask
         event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
@@ -330,6 +327,14 @@ class Engine:
             raise Rejected("ACCOUNT_NOT_FOUND", "no account for this email", "email")
         return account
 
+    def _fresh_price(self, asset: str) -> Price:
+        price = self.state.prices.get(asset)
+        if price is None:
+            raise Rejected("NO_PRICE", f"no price yet for {asset}", "asset")
+        if self.state.now_ms - price.at_ms > self.config.max_price_age_ms:
+            raise Rejected("STALE_PRICE", f"last price of {asset} is too old", "asset")
+        return price
+
     def _index(self, trade: Trade) -> None:
         self.user_trades.setdefault(trade.email, {})[trade.trade_id] = None
 
@@ -364,7 +369,9 @@ class Engine:
     def _response(self, order_id: str, status: str, data: Any, message: str) -> Response:
         return Response(order_id, status, data, message, self.state.now_ms, self._next_seq())
 
-    def _event(self, event_type: str, email: str, *, amount: int, balance: int) -> Event:
+    def _event(
+        self, event_type: str, email: str, order_id: str, amount: int, balance: int
+    ) -> Event:
         return Event(
             event_type=event_type,
             trade_id="",
@@ -375,6 +382,7 @@ class Engine:
             close_price=0,
             timestamp=self.state.now_ms,
             seq=self._next_seq(),
+            order_id=order_id,
             amount=amount,
             balance=balance,
         )

@@ -33,7 +33,7 @@ def parse_decimal(text: str, decimals: int) -> int:
     frac = frac.rstrip("0")
     if len(frac) > decimals:
         raise AmountError(f"{text!r} has more than {decimals} decimals")
-    value = int(whole or "0") * 10**decimals + int((frac or "0").ljust(decimals, "0"))
+    value: int = int(whole or "0") * 10**decimals + int((frac or "0").ljust(decimals, "0"))
     return -value if negative else value
 
 
@@ -52,8 +52,10 @@ def rescale(value: int, from_decimals: int, to_decimals: int) -> int:
     if from_decimals == to_decimals:
         return value
     if from_decimals < to_decimals:
-        return value * 10 ** (to_decimals - from_decimals)
-    q, r = divmod(value, 10 ** (from_decimals - to_decimals))
+        factor: int = 10 ** (to_decimals - from_decimals)
+        return value * factor
+    divisor: int = 10 ** (from_decimals - to_decimals)
+    q, r = divmod(value, divisor)
     if r:
         raise AmountError(
             f"{value} with {from_decimals} decimals does not fit {to_decimals} decimals exactly"
@@ -75,27 +77,13 @@ def liquidation_threshold(margin: int, maintenance_bps: int) -> int:
 def liquidation_level(
     margin: int, leverage: int, entry: int, is_long: bool, maintenance_bps: int
 ) -> int:
-    """The price at which ``pnl`` first reaches ``-threshold``.
+    """The price at which ``pnl`` first reaches ``-threshold``, exactly, in closed form.
 
-    LONG: the highest price p with pnl(p) <= -threshold (fires when bid <= level); may be <= 0,
-    meaning never. SHORT: the lowest such price (fires when ask >= level).
-    Computed in closed form, then nudged so it agrees with ``pnl`` exactly.
+    LONG: the highest price p with pnl(p) <= -threshold (fires when bid <= level; a level <= 0
+    never fires). SHORT: the lowest such price (fires when ask >= level).
+    With N = margin x leverage and D = 10 x entry, pnl(p) = floor(N (p - entry) / D) for a LONG,
+    and floor(N x move / D) <= -T  <=>  N x move <= (1 - T) x D - 1  (all integers).
     """
     threshold = liquidation_threshold(margin, maintenance_bps)
-    notional = margin * leverage
-    scale = LEVERAGE_SCALE * entry
-    # move needed: notional * move / scale <= -threshold  =>  move ~ -threshold * scale / notional
-    move = (threshold * scale) // notional
-    if is_long:
-        level = entry - move
-        while pnl(margin, leverage, entry, level + 1, True) <= -threshold:
-            level += 1
-        while level > 0 and pnl(margin, leverage, entry, level, True) > -threshold:
-            level -= 1
-        return level
-    level = entry + move
-    while level > 1 and pnl(margin, leverage, entry, level - 1, False) <= -threshold:
-        level -= 1
-    while pnl(margin, leverage, entry, level, False) > -threshold:
-        level += 1
-    return level
+    max_move = ((1 - threshold) * LEVERAGE_SCALE * entry - 1) // (margin * leverage)
+    return entry + max_move if is_long else entry - max_move

@@ -28,7 +28,8 @@ PRICE_FORMAT = "base64_v1"
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PRICE_ITEMS = 1024
 
-Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[Any, Any]
+# Stream fields as redis-py returns them (bytes -> bytes), or str -> str when built in tests.
+Fields = Mapping[Any, Any]
 
 
 class WireError(ValueError):
@@ -52,12 +53,46 @@ _price_items = msgspec.json.Decoder(list[_RawPriceItem])
 _json_object = msgspec.json.Decoder(dict[str, Any])
 _json_any = msgspec.json.Decoder()
 _json = msgspec.json.Encoder()
+_KEYS = {
+    name: name.encode()
+    for name in [
+        "orderId",
+        "command",
+        "email",
+        "tradeData",
+        "timestamp",
+        "source",
+        "data",
+        "format",
+        "status",
+        "message",
+        "seq",
+        "eventType",
+        "tradeId",
+        "asset",
+        "pnl",
+        "marginReturned",
+        "closePrice",
+        "direction",
+        "margin",
+        "leverage",
+        "entryPrice",
+        "exitPrice",
+        "amount",
+        "balance",
+    ]
+}
 
 
 def _text(fields: Fields, name: str, *, required: bool = True, order_id: str | None = None) -> str:
-    raw = fields.get(name.encode())
+    raw = fields.get(_KEYS.get(name) or name.encode())
     if raw is None:
         raw = fields.get(name)
+    if type(raw) is bytes and len(raw) <= MAX_FIELD_BYTES:  # the hot path: redis-py's bytes
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise WireError(f"field {name!r} is not UTF-8", order_id) from None
     if raw is None:
         if required:
             raise WireError(f"missing field {name!r}", order_id)

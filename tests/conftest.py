@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from devstack.postgres_server import PostgresServer
 from devstack.redis_server import RedisServer
@@ -52,3 +53,10 @@ def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     # Best effort: the test may have stopped the server, and the cluster is temporary anyway.
     with contextlib.suppress(Exception):
         postgres_server.drop_database(name)
+
+
+# Hypothesis on a shared 2-core machine: no per-example deadline, no slowness health checks.
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile("ci")

@@ -27,7 +27,8 @@ def wait_gone(pid: int, timeout: float = 15.0) -> bool:
 def start_in_orphaned_parent(server_expr: str) -> tuple[subprocess.Popen[str], int]:
     """Start `server_expr` in a child Python that prints the server's PID and then hangs.
 
-    The caller SIGKILLs that Python (no atexit runs) to check the server dies with it.
+    The caller SIGKILLs that Python (no atexit runs) to check the server dies with it; pass
+    a data_dir the test removes itself, since the killed Python cannot.
     """
     code = textwrap.dedent(
         f"""

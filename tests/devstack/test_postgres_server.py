@@ -1,7 +1,5 @@
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,16 +90,6 @@ def test_two_clusters_get_distinct_ports(own_postgres: PostgresServer) -> None:
         assert other.data_dir != own_postgres.data_dir
 
 
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A folder the unprivileged PostgreSQL user can reach even when the tests run as root
-    (pytest's tmp_path sits below a folder only its owner may enter)."""
-    folder = Path(tempfile.mkdtemp(prefix="devstack-test-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def test_close_removes_temp_data_but_keeps_a_given_dir(open_dir: Path) -> None:
     given = open_dir / "pg"
     with PostgresServer(data_dir=given) as server:
@@ -154,8 +142,8 @@ def test_drop_database_is_idempotent(own_postgres: PostgresServer) -> None:
     )
 
 
-def test_server_dies_with_a_killed_parent() -> None:
-    parent, pid = start_in_orphaned_parent("PostgresServer()")
+def test_server_dies_with_a_killed_parent(open_dir: Path) -> None:
+    parent, pid = start_in_orphaned_parent(f"PostgresServer(data_dir={str(open_dir / 'data')!r})")
     try:
         assert pid_alive(pid)
         parent.send_signal(signal.SIGKILL)

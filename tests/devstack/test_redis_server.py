@@ -143,8 +143,8 @@ def test_malformed_port_is_refused(bad: int) -> None:
         RedisServer(port=bad)
 
 
-def test_server_dies_with_a_killed_parent() -> None:
-    parent, pid = start_in_orphaned_parent("RedisServer()")
+def test_server_dies_with_a_killed_parent(open_dir: Path) -> None:
+    parent, pid = start_in_orphaned_parent(f"RedisServer(data_dir={str(open_dir / 'data')!r})")
     try:
         assert pid_alive(pid)
         parent.send_signal(signal.SIGKILL)

@@ -13,7 +13,11 @@ from engine.wire import encode_command, encode_price_batch
 
 def as_bytes(fields: dict[str, Any]) -> dict[bytes, bytes]:
     """Stream fields as redis-py returns them."""
-    return {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
+
+    def b(x: Any) -> bytes:
+        return x if isinstance(x, bytes) else str(x).encode()
+
+    return {b(k): b(v) for k, v in fields.items()}
 
 
 class Driver:

@@ -232,6 +232,21 @@ def test_no_price_and_stale_price_are_refused():
     assert r.data["code"] == "STALE_PRICE"
 
 
+def test_closing_at_a_stale_price_is_refused_until_a_fresh_tick():
+    d = Driver(EngineConfig(max_price_age_ms=1_000))
+    d.call("acc", m.CREATE_ACCOUNT, ALICE)
+    d.tick(BTC, 60_000 * P)
+    assert (
+        d.call("t1", m.CREATE_TRADE, ALICE, asset=BTC, direction="LONG", margin=USD_SCALE).status
+        == m.SUCCESS
+    )
+    d.command("wait", m.GET_BALANCE, ALICE, step_ms=5_000)
+    r = d.call("c1", m.CLOSE_TRADE, ALICE, tradeId="t1")
+    assert (r.status, r.data["code"]) == (m.ERROR, "STALE_PRICE")
+    d.tick(BTC, 61_000 * P)
+    assert d.call("c2", m.CLOSE_TRADE, ALICE, tradeId="t1").status == m.SUCCESS
+
+
 def test_prices_are_rescaled_exactly_or_rejected():
     d = funded()
     from engine.messages import PriceItem

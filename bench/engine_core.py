@@ -1,0 +1,187 @@
+"""Engine core benchmark: in-process, one core, no Redis.
+
+Prints: mixed commands/s with p50/p99 microseconds per command (decode + apply, as the daemon
+calls it); microseconds per non-triggering tick at 10^3, 10^5 and 10^6 open positions; bytes of
+memory per open position at the largest size (tracemalloc).
+
+    .venv/bin/python bench/engine_core.py                 # full run (~2-3 minutes)
+    .venv/bin/python bench/engine_core.py --quick         # smaller sizes, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import time
+import tracemalloc
+
+from engine import messages as m
+from engine.config import EngineConfig
+from engine.core import Engine
+from engine.messages import Command, PriceItem
+from engine.money import USD_SCALE
+from engine.wire import encode_command, encode_price_batch
+
+P = 10_000
+ASSETS = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
+BASE = {"BTC_USDC": 60_000 * P, "ETH_USDC": 3_000 * P, "SOL_USDC": 150 * P}
+
+
+def raw(fields: dict) -> dict[bytes, bytes]:
+    return {k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()}
+
+
+def tick_fields(asset: str, bid: int) -> dict[bytes, bytes]:
+    return raw(encode_price_batch([PriceItem(asset, bid, 4, bid, bid + P)], "bench", 0))
+
+
+def cmd_fields(order_id: str, command: str, email: str, data: dict) -> dict[bytes, bytes]:
+    return raw(encode_command(Command(order_id, command, email, data, 0)))
+
+
+def new_engine(users: int) -> tuple[Engine, list[str]]:
+    engine = Engine(EngineConfig(initial_balance=10**12, max_price_age_ms=10**12))
+    emails = [f"user{i}@bench.io" for i in range(users)]
+    for i, email in enumerate(emails):
+        engine.apply_command_entry(f"1-{i}", cmd_fields(f"acc{i}", m.CREATE_ACCOUNT, email, {}))
+    for j, asset in enumerate(ASSETS):
+        engine.apply_price_entry(f"2-{j}", tick_fields(asset, BASE[asset]))
+    return engine, emails
+
+
+def open_positions(engine: Engine, emails: list[str], n: int, rng: random.Random) -> None:
+    """Open n trades with SL, TP and liquidation levels spread around the price."""
+    for i in range(n):
+        asset = ASSETS[i % 3]
+        base = BASE[asset]
+        long = i % 2 == 0
+        sl = (
+            base - base // 100 * rng.randint(5, 30)
+            if long
+            else base + base // 100 * rng.randint(5, 30)
+        )
+        tp = (
+            base + base // 100 * rng.randint(5, 30)
+            if long
+            else base - base // 100 * rng.randint(5, 30)
+        )
+        data = {
+            "asset": asset,
+            "direction": "LONG" if long else "SHORT",
+            "margin": rng.randint(1, 1000) * USD_SCALE,
+            "leverage": rng.randint(10, 200),
+            "stopLossPrice": sl,
+            "takeProfitPrice": tp,
+        }
+        engine.apply_command_entry(
+            f"3-{i}", cmd_fields(f"t{i}", m.CREATE_TRADE, emails[i % len(emails)], data)
+        )
+
+
+def bench_mixed(n: int) -> None:
+    rng = random.Random(1)
+    engine, emails = new_engine(1_000)
+    open_positions(engine, emails, 10_000, rng)
+    entries = []
+    open_ids = [f"t{i}" for i in range(10_000)]
+    for i in range(n):
+        email = emails[i % len(emails)]
+        r = rng.random()
+        if r < 0.4:
+            asset = ASSETS[i % 3]
+            data = {
+                "asset": asset,
+                "direction": "LONG" if i % 2 else "SHORT",
+                "margin": 10 * USD_SCALE,
+                "leverage": 50,
+            }
+            entries.append(cmd_fields(f"m{i}", m.CREATE_TRADE, email, data))
+        elif r < 0.7 and open_ids:
+            tid = open_ids.pop(rng.randrange(len(open_ids)))
+            owner = emails[int(tid[1:]) % len(emails)]
+            entries.append(cmd_fields(f"m{i}", m.CLOSE_TRADE, owner, {"tradeId": tid}))
+        elif r < 0.9:
+            entries.append(cmd_fields(f"m{i}", m.GET_USD_BALANCE, email, {}))
+        else:
+            entries.append(cmd_fields(f"m{i}", m.GET_OPEN_TRADES, email, {}))
+    samples = []
+    gc.collect()
+    apply = engine.apply_command_entry
+    clock = time.perf_counter_ns
+    start = clock()
+    for i, fields in enumerate(entries):
+        t0 = clock()
+        apply(f"4-{i}", fields)
+        samples.append(clock() - t0)
+    total = (clock() - start) / 1e9
+    samples.sort()
+    p50 = samples[len(samples) // 2] / 1000
+    p99 = samples[int(len(samples) * 0.99)] / 1000
+    print(
+        f"mixed commands: {n / total:,.0f}/s  p50 {p50:.1f} us  p99 {p99:.1f} us  (n={n:,}; "
+        "40% create, 30% close, 20% balance, 10% open trades)"
+    )
+
+
+def bench_ticks(sizes: list[int], ticks: int) -> None:
+    for size in sizes:
+        rng = random.Random(2)
+        engine, emails = new_engine(1_000)
+        open_positions(engine, emails, size, rng)
+        # prices wobble inside +-2%, well inside every SL/TP/liquidation level: nothing fires
+        fields = [
+            tick_fields(
+                ASSETS[i % 3],
+                BASE[ASSETS[i % 3]] + rng.randint(-200, 200) * (BASE[ASSETS[i % 3]] // 10_000),
+            )
+            for i in range(ticks)
+        ]
+        gc.collect()
+        apply = engine.apply_price_entry
+        start = time.perf_counter_ns()
+        for i, f in enumerate(fields):
+            apply(f"5-{i}", f)
+        per_tick = (time.perf_counter_ns() - start) / ticks / 1000
+        assert engine.open_positions() == size, "a bench tick fired a trigger"
+        print(
+            f"non-triggering tick at {size:>9,} open positions: {per_tick:.2f} us "
+            f"({1e6 / per_tick:,.0f} ticks/s, decode included)"
+        )
+        del engine
+
+
+def bench_memory(size: int) -> None:
+    rng = random.Random(3)
+    gc.collect()
+    tracemalloc.start()
+    engine, emails = new_engine(1_000)
+    base = tracemalloc.get_traced_memory()[0]
+    open_positions(engine, emails, size, rng)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    window = min(size, engine.config.idempotency_window)
+    print(
+        f"memory: {used / size:,.0f} bytes per open position at {size:,} "
+        f"(trade + 3 index entries + per-user index; plus {window:,} remembered orderIds "
+        "amortised)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    args = parser.parse_args()
+    if args.quick:
+        bench_mixed(20_000)
+        bench_ticks([1_000, 10_000], 20_000)
+        bench_memory(10_000)
+        return
+    bench_mixed(200_000)
+    bench_ticks([1_000, 100_000, 1_000_000], 100_000)
+    bench_memory(1_000_000)
+
+
+if __name__ == "__main__":
+    main()
