@@ -44,7 +44,7 @@ class Session:
 def normalize_email(raw: str) -> str | None:
     """Lower-cased email when it looks valid (accounts are keyed by it), else None."""
     email = raw.strip().lower()
-    if len(email) > 254 or not EMAIL_RE.match(email):
+    if len(email) > 254 or not EMAIL_RE.fullmatch(email):
         return None
     return email
 
@@ -67,7 +67,7 @@ async def issue_magic_token(redis: Redis, email: str, ttl_s: int) -> str:
 
 async def peek_magic_token(redis: Redis, token: str) -> str | None:
     """The email a sign-in token is for, without consuming it; None when unknown/expired."""
-    if not TOKEN_RE.match(token):
+    if not TOKEN_RE.fullmatch(token):
         return None
     value = await redis.get(MAGIC_PREFIX + _digest(token))
     return value.decode() if isinstance(value, bytes) else value
@@ -75,7 +75,7 @@ async def peek_magic_token(redis: Redis, token: str) -> str | None:
 
 async def consume_magic_token(redis: Redis, token: str) -> str | None:
     """Consume a sign-in token atomically (GETDEL); None when unknown, expired or already used."""
-    if not TOKEN_RE.match(token):
+    if not TOKEN_RE.fullmatch(token):
         return None
     value = await redis.getdel(MAGIC_PREFIX + _digest(token))
     return value.decode() if isinstance(value, bytes) else value

@@ -26,6 +26,23 @@ log = logging.getLogger("gateway.engine")
 LATE_KEEP = 10_000  # timed-out orderIds whose late responses this process remembers
 
 
+async def stop_reader(task: asyncio.Task[None], owner: Any) -> None:
+    """Stop a background XREAD loop: set ``owner.stopping``, cancel, and wait for it.
+
+    redis-py can swallow a cancellation that lands while a blocking read is being issued, so the
+    loop also checks the flag after each read (they block for at most a second).
+    """
+    owner.stopping = True
+    for _ in range(5):
+        task.cancel()
+        done, _pending = await asyncio.wait({task}, timeout=1.5)
+        if done:
+            break
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        if task.done():
+            task.result()
+
+
 class EngineTimeout(Exception):
     """No engine response within the timeout; ``order_id`` lets the client retry or look it up."""
 
@@ -58,6 +75,7 @@ class EngineClient:
         self._waiters: dict[str, list[asyncio.Future[Response]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._cursor = "0-0"
+        self.stopping = False
         self.last_response_at = 0.0  # monotonic time of the last response read, 0 if none
         self.timeouts = 0
         # orderId -> late response (None until it arrives), for orders that timed out here.
@@ -74,9 +92,7 @@ class EngineClient:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_reader(self._task, self)
             self._task = None
         for futures in self._waiters.values():
             for future in futures:
@@ -131,7 +147,7 @@ class EngineClient:
 
     async def _follow(self) -> None:
         backoff = 0.05
-        while True:
+        while not self.stopping:
             try:
                 batches = await self._reader.xread(
                     {self._response_stream: self._cursor}, count=1000, block=1000

@@ -8,7 +8,6 @@ event's user only. It holds no trading state: it is a read-through of the engine
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 
 from engine.messages import Event
 from engine.wire import WireError, decode_event, decode_price_batch
+from gateway.engine_client import stop_reader
 
 log = logging.getLogger("gateway.feed")
 _json = msgspec.json.Encoder()
@@ -108,6 +108,7 @@ class Feed:
         self._by_email: dict[str, set[Subscriber]] = {}
         self._cursors = {price_stream: "0-0", events_stream: "0-0"}
         self._task: asyncio.Task[None] | None = None
+        self.stopping = False
 
     @property
     def running(self) -> bool:
@@ -130,9 +131,7 @@ class Feed:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_reader(self._task, self)
             self._task = None
 
     def subscribe(self, email: str | None) -> Subscriber:
@@ -180,7 +179,7 @@ class Feed:
 
     async def _follow(self) -> None:
         backoff = 0.05
-        while True:
+        while not self.stopping:
             try:
                 batches = await self._redis.xread(self._cursors, count=500, block=1000)
                 backoff = 0.05

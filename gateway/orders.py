@@ -24,7 +24,7 @@ def order_id_for(email: str, key: str | None) -> str:
     """The engine orderId for this user's request; ``key`` is the Idempotency-Key header or None."""
     if key is None:
         key = uuid.uuid4().hex
-    elif not IDEMPOTENCY_KEY_RE.match(key):
+    elif not IDEMPOTENCY_KEY_RE.fullmatch(key):
         raise BadIdempotencyKey("Idempotency-Key must be 1-64 of A-Z a-z 0-9 _ . : -")
     return f"{user_key(email)}:{key}"
 
@@ -39,6 +39,6 @@ def resolve_order_id(email: str, given: str) -> str | None:
         given = given[len(prefix):]
     elif len(given) > 17 and given[16] == ":" and re.fullmatch(r"[0-9a-f]{16}", given[:16]):
         return None  # someone else's orderId
-    if not IDEMPOTENCY_KEY_RE.match(given):
+    if not IDEMPOTENCY_KEY_RE.fullmatch(given):
         return None
     return prefix + given

@@ -199,6 +199,8 @@ def convert(data: Any, kind: type[Any]) -> Any:
 def check_amount(field: str, value: int | str | None, decimals: int) -> None:
     """Refuse a decimal string the engine could not represent exactly at ``decimals``."""
     if isinstance(value, str):
+        if value != value.strip():
+            raise InvalidField(field, "must not contain whitespace")
         try:
             scaled = parse_decimal(value, decimals)
         except AmountError as exc:

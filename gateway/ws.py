@@ -49,7 +49,7 @@ async def endpoint(ws: WebSocket) -> None:
         await ws.close(code=4403)
         return
     last_event_id = ws.query_params.get("lastEventId")
-    if last_event_id is not None and not _ENTRY_ID.match(last_event_id):
+    if last_event_id is not None and not _ENTRY_ID.fullmatch(last_event_id):
         await ws.close(code=4400)
         return
     try:
