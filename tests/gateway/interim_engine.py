@@ -30,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--snapshot-dir", default="")
-    args = parser.parse_args()
+    args, _daemon_only_flags = parser.parse_known_args()
     client = redis.Redis.from_url(args.redis_url)
     engine = Engine()
     running = True

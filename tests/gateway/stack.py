@@ -114,11 +114,15 @@ class EngineProcess:
         module = "engine" if (ROOT / "engine" / "__main__.py").exists() else (
             "tests.gateway.interim_engine"
         )
-        return [
+        argv = [
             sys.executable, "-m", module,
             "--redis-url", self.redis_url,
             "--snapshot-dir", str(self.snapshot_dir),
+            "--metrics-port", "0",
         ]  # fmt: skip
+        if any(self.snapshot_dir.iterdir()):
+            argv.append("--recover")  # a restart: load the snapshot, replay the streams
+        return argv
 
     def start(self) -> EngineProcess:
         client = redis.Redis.from_url(self.redis_url)
