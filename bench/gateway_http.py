@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -29,8 +30,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devstack.redis_server import RedisServer  # noqa: E402
-from tests.gateway.stack import (  # noqa: E402
+from devstack.redis_server import RedisServer
+from tests.gateway.stack import (
     EngineProcess,
     GatewayProcess,
     SmtpSink,
@@ -78,10 +79,8 @@ class Conn:
 async def keep_prices_fresh(redis_url: str, stop: asyncio.Event) -> None:
     while not stop.is_set():
         await asyncio.to_thread(push_prices, redis_url, PRICES)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-        except TimeoutError:
-            pass
 
 
 async def saturation(port: int, request: bytes, connections: int, seconds: float) -> dict:
@@ -173,7 +172,8 @@ async def run(args: argparse.Namespace) -> None:
             )
             fixed = await fixed_rate(gateway.port, request, args.rate, args.seconds)
             print(
-                f"fixed {fixed['rate']} req/s for {args.seconds:.0f}s: p50 {fixed['p50_ms']:.2f} ms, "
+                f"fixed {fixed['rate']} req/s for {args.seconds:.0f}s: "
+                f"p50 {fixed['p50_ms']:.2f} ms, "
                 f"p99 {fixed['p99_ms']:.2f} ms, max {fixed['max_ms']:.2f} ms, "
                 f"{fixed['errors']} errors of {fixed['requests']}",
                 flush=True,
