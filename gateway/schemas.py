@@ -20,8 +20,12 @@ _MAX_AMOUNT = 10**18  # msgspec bounds must fit int64
 Email = Annotated[
     str, msgspec.Meta(min_length=3, max_length=254, extra_json_schema={"format": "email"})
 ]
+# Integers in scaled units, or exact decimal strings; the USD one allows at most 4 decimals.
 Amount = Annotated[int, msgspec.Meta(gt=0, lt=_MAX_AMOUNT)] | Annotated[
-    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[0-9]*\.?[0-9]+$|^[0-9]+\.$")
+    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[0-9]{1,20}(\.[0-9]{1,18})?$")
+]
+UsdAmount = Annotated[int, msgspec.Meta(gt=0, lt=_MAX_AMOUNT)] | Annotated[
+    str, msgspec.Meta(min_length=1, max_length=24, pattern=r"^[0-9]{1,18}(\.[0-9]{1,4})?$")
 ]
 TradeId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
@@ -47,7 +51,7 @@ class CreateTradeRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaul
 
     asset: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     direction: Literal["LONG", "SHORT"]
-    margin: Amount
+    margin: UsdAmount
     leverage: Annotated[int, msgspec.Meta(ge=10, le=1000)] = 10
     stopLossPrice: Amount | None = None
     takeProfitPrice: Amount | None = None
