@@ -85,14 +85,18 @@ _KEYS = {
 
 
 def _text(fields: Fields, name: str, *, required: bool = True, order_id: str | None = None) -> str:
-    raw = fields.get(_KEYS.get(name) or name.encode())
-    if raw is None:
-        raw = fields.get(name)
+    raw = fields.get(_KEYS[name])
     if type(raw) is bytes and len(raw) <= MAX_FIELD_BYTES:  # the hot path: redis-py's bytes
         try:
             return raw.decode()
         except UnicodeDecodeError:
             raise WireError(f"field {name!r} is not UTF-8", order_id) from None
+    return _text_slow(fields, name, raw, required, order_id)
+
+
+def _text_slow(fields: Fields, name: str, raw: Any, required: bool, order_id: str | None) -> str:
+    if raw is None:
+        raw = fields.get(name)
     if raw is None:
         if required:
             raise WireError(f"missing field {name!r}", order_id)

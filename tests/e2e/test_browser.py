@@ -1,0 +1,419 @@
+"""The trading page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The whole stack runs on free ports: a private Redis, the engine daemon, the poller's price
+simulator, the gateway (which serves the page) and a local SMTP server in this process. A trader
+signs in through the mailed link, watches a price move, is told plainly what is wrong with a
+bad order, opens a long with a stop-loss, sees it in open positions, closes it and sees the
+balance change; then a tight stop-loss fires and the page says so as it happens. Each step leaves
+a screenshot in test-output/browser/.
+
+Needs /usr/bin/chromium (``make browser``), the Playwright package (test extra) and the chart
+library next to the page (``make web``); ``make test`` provides all three, and the test skips
+with the reason when one cannot be had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.policy
+import importlib.util
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.ports import free_port
+from devstack.process import ChildProcess
+from devstack.redis_server import RedisServer
+from engine.money import USD_SCALE, format_decimal, liquidation_level
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-output" / "browser"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHART_LIBRARY = ROOT / "gateway" / "static" / "vendor" / "lightweight-charts.js"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LINK_RE = re.compile(r"https?://\S+/api/v1/user/signin/post\?token=[A-Za-z0-9_\-]+")
+ASSET = "BTC_USDC"
+DECIMALS = 4
+INITIAL_BALANCE = 5000 * USD_SCALE
+MARGIN = 100 * USD_SCALE
+LEVERAGE = 100  # tenths: 10x
+WAIT_MS = 20_000
+
+
+def _why_not() -> str | None:
+    """Why this machine cannot run the test, or None when it can."""
+    for module, what in (
+        ("gateway.app", "the gateway (python -m gateway)"),
+        ("engine.daemon", "the engine daemon (python -m engine)"),
+        ("poller.sim", "the poller's simulator (python -m poller --source sim)"),
+        ("playwright", "the Playwright package (test extra: pip install -e '.[test]')"),
+        ("aiosmtpd", "aiosmtpd (test extra: pip install -e '.[test]')"),
+    ):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"browser test needs {what}, which is not installed"
+    if not os.access(CHROMIUM, os.X_OK):
+        return (
+            f"no Chromium at {CHROMIUM}: `make browser` installs Debian's chromium as root "
+            "(apt-get install chromium); not possible on this machine"
+        )
+    if not CHART_LIBRARY.is_file():
+        return f"{CHART_LIBRARY.relative_to(ROOT)} is missing: run `make web` (npm ci in web/)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+
+
+def usd_text(units: int) -> str:
+    """USD units as the page shows them: grouped thousands, at least two decimals, exact."""
+    text = format_decimal(units, 4)
+    whole, _, frac = text.partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    return f"{sign}{int(whole.lstrip('-')):,}.{frac.ljust(2, '0')}"
+
+
+# --- the stack ------------------------------------------------------------------------------------
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on a free port, keeping the mails it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self.mails: list[email.message.EmailMessage] = []
+        self._cond = threading.Condition()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        content = envelope.content
+        msg = email.message_from_bytes(content, policy=email.policy.default)
+        with self._cond:
+            self.mails.append(msg)  # type: ignore[arg-type]
+            self._cond.notify_all()
+        return "250 OK"
+
+    def link_for(self, to: str, timeout: float = 20.0) -> str:
+        """The sign-in link in the newest mail to ``to``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for msg in reversed(self.mails):
+                    if msg["To"] == to:
+                        body = msg.get_body(("plain", "html"))
+                        text = body.get_content() if body is not None else msg.get_content()
+                        match = LINK_RE.search(text)
+                        assert match, f"no sign-in link in the mail: {text!r}"
+                        return match.group(0)
+                left = deadline - time.monotonic()
+                assert left > 0, f"no mail to {to} within {timeout}s"
+                self._cond.wait(left)
+
+    def __enter__(self) -> Mailbox:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+
+@dataclass
+class Stack:
+    url: str
+    redis_url: str
+    mailbox: Mailbox
+    logs: Path
+
+
+def _start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> ChildProcess:
+    with log.open("ab") as out:
+        return ChildProcess(argv, log=out, env=env, cwd=ROOT)
+
+
+def _wait(
+    what: str, ready: Callable[[], object], procs: list[tuple[ChildProcess, Path]], timeout: float
+) -> None:
+    """Poll ``ready()`` until true; fail with the logs when a process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):
+            if ready():
+                return
+        for proc, log in procs:
+            if not proc.alive():
+                raise RuntimeError(f"{log.name} exited while waiting for {what}:\n"
+                                   f"{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for _, log in procs)
+            raise RuntimeError(f"{what} not ready after {timeout}s\n{tails}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    """Redis, engine daemon, simulated prices, gateway and mailbox, all private to this test."""
+    logs = SHOTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for old in logs.glob("*.log"):
+        old.unlink()
+    workdir = Path(tempfile.mkdtemp(prefix="browser-stack-"))
+    procs: list[tuple[ChildProcess, Path]] = []
+    py = sys.executable
+    with RedisServer() as redis_server, Mailbox() as mailbox:
+        url = redis_server.url
+        try:
+            log = logs / "engine.log"
+            engine = _start(
+                [py, "-m", "engine", "--redis-url", url, "--snapshot-dir",
+                 str(workdir / "snapshots"), "--metrics-port", "0"],
+                log,
+            )  # fmt: skip
+            procs.append((engine, log))
+            client = redis_server.client()
+            _wait("engine heartbeat", lambda: client.exists("engine:heartbeat"), procs, 60)
+            client.close()
+            log = logs / "poller.log"
+            poller = _start(
+                [py, "-m", "poller", "--source", "sim", "--redis-url", url, "--rate", "5",
+                 "--seed", "8", "--metrics-port", "0"],
+                log,
+            )  # fmt: skip
+            procs.append((poller, log))
+            port = free_port()
+            gateway_url = f"http://127.0.0.1:{port}"
+            env = {
+                **os.environ,
+                "GATEWAY_ENV": "dev",
+                "GATEWAY_HOST": "127.0.0.1",
+                "GATEWAY_PORT": str(port),
+                "REDIS_URL": url,
+                "SMTP_URL": mailbox.url,
+                "LOG_LEVEL": "info",
+            }
+            log = logs / "gateway.log"
+            procs.append((_start([py, "-m", "gateway"], log, env), log))
+            _wait(
+                "gateway /readyz",
+                lambda: urllib.request.urlopen(f"{gateway_url}/readyz", timeout=2).status == 200,
+                procs,
+                60,
+            )
+            yield Stack(gateway_url, url, mailbox, logs)
+        finally:
+            for proc, _ in reversed(procs):
+                proc.stop(timeout=15)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def page(stack: Stack) -> Iterator[Any]:
+    """A fresh headless Chromium profile and page; fails the test on any uncaught page error."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    profile = Path(tempfile.mkdtemp(prefix="browser-profile-"))
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(profile),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1440, "height": 1000},
+            )
+            try:
+                tab = context.pages[0] if context.pages else context.new_page()
+                tab.set_default_timeout(WAIT_MS)
+                tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+                tab.on(
+                    "console",
+                    lambda msg: errors.append(f"console: {msg.text}")
+                    # Expected refusals (401 before sign-in, 404 before a first price, the 422
+                    # of the bad stop-loss) are logged by Chromium as failed resource loads.
+                    if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                    else None,
+                )
+                yield tab
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert not errors, "the page reported errors:\n" + "\n".join(errors)
+
+
+# --- the scenario ---------------------------------------------------------------------------------
+
+
+class Steps:
+    """Numbered screenshots of one scenario under test-output/browser/."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.n = 0
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        for old in SHOTS.glob("*.png"):
+            old.unlink()
+
+    def shot(self, name: str) -> None:
+        self.n += 1
+        self.page.screenshot(path=str(SHOTS / f"{self.n:02d}-{name}.png"), full_page=True)
+
+
+def _bid(page: Any) -> int:
+    row = page.locator(f'#markets tr[data-asset="{ASSET}"] .bid')
+    return int(row.get_attribute("data-value"))
+
+
+def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
+    stack: Stack, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    steps = Steps(page)
+    who = "trader@example.com"
+    bid_cell = page.locator(f'#markets tr[data-asset="{ASSET}"] .bid')
+
+    # Signed out: prices are public, the ticket is replaced by the sign-in form.
+    page.goto(stack.url + "/")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(bid_cell).to_have_attribute("data-value", re.compile(r"^\d+$"), timeout=WAIT_MS)
+    expect(page.locator("#ticket")).to_be_hidden()
+    steps.shot("signed-out")
+
+    # A malformed address is refused next to the field, before anything is sent.
+    page.fill("#signin-email", "not-an-address")
+    page.click("#signin-submit")
+    expect(page.locator('[data-error-for="email"]')).to_contain_text("email")
+
+    page.fill("#signin-email", who)
+    page.click("#signin-submit")
+    expect(page.locator("#signin-status")).to_contain_text("Check your inbox")
+    steps.shot("link-sent")
+
+    # Follow the mailed link: the gateway sets the session cookie and redirects to the page.
+    page.goto(stack.mailbox.link_for(who))
+    expect(page.locator("#user-email")).to_have_text(who)
+    expect(page.locator("#balance-free")).to_have_text(usd_text(INITIAL_BALANCE))
+    expect(page.locator("#feed-status")).to_have_attribute("data-state", "live")
+    assert page.locator("#chart canvas").count() > 0, "the chart library did not draw"
+    steps.shot("signed-in")
+
+    # A live price moves (the simulator walks every asset a few times a second).
+    first = bid_cell.get_attribute("data-value")
+    expect(bid_cell).not_to_have_attribute("data-value", first, timeout=WAIT_MS)
+    steps.shot("price-moved")
+
+    # Client-side checks: a margin with too many decimals, a leverage beyond 100x.
+    page.click("#dir-long")
+    page.fill("#ticket-margin", "12.34567")
+    expect(page.locator('[data-error-for="margin"]')).to_contain_text("decimals")
+    page.fill("#ticket-leverage", "250")
+    page.click("#ticket-submit")
+    expect(page.locator('[data-error-for="leverage"]')).to_contain_text("100x")
+
+    # The engine's refusal is shown next to the field it concerns: a long's stop-loss above
+    # the bid (10% above: the walk cannot get there during the test).
+    page.fill("#ticket-margin", format_decimal(MARGIN, 4))
+    page.fill("#ticket-leverage", format_decimal(LEVERAGE, 1))
+    page.fill("#ticket-sl", format_decimal(_bid(page) * 11 // 10, DECIMALS))
+    page.click("#ticket-submit")
+    sl_error = page.locator('[data-error-for="stopLossPrice"]')
+    expect(sl_error).to_contain_text("below the bid")
+    expect(page.locator("#open-trades tbody tr")).to_have_count(0)
+    steps.shot("stop-loss-refused")
+
+    # A sensible stop-loss, 5% under the bid. The preview's liquidation price is the engine's.
+    stop = _bid(page) * 95 // 100
+    page.fill("#ticket-sl", format_decimal(stop, DECIMALS))
+    expect(sl_error).to_be_empty()
+    entry, liq = page.evaluate(
+        "() => [document.getElementById('preview-entry').dataset.value,"
+        " document.getElementById('preview-liq').dataset.value]"
+    )
+    assert int(liq) == liquidation_level(MARGIN, LEVERAGE, int(entry), True, 0)
+    steps.shot("ticket-filled")
+
+    page.click("#ticket-submit")
+    row = page.locator("#open-trades tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".sl")).to_have_text(f"{stop // 10**DECIMALS:,}.{stop % 10**DECIMALS:04d}")
+    expect(row.locator(".pnl")).to_have_attribute("data-value", re.compile(r"^-?\d+$"))
+    expect(page.locator("#balance-free")).to_have_text(usd_text(INITIAL_BALANCE - MARGIN))
+    trade_id = row.get_attribute("data-trade-id")
+    expect(page.locator('#events li[data-type="TRADE_OPENED"]')).to_have_count(1)
+    steps.shot("position-open")
+
+    # Close it: the position leaves, a closed trade appears, the balance takes the result.
+    row.locator("button.close-trade").click()
+    expect(row).to_have_count(0)
+    closed = page.locator(f'#closed-trades tbody tr[data-trade-id="{trade_id}"]')
+    expect(closed).to_have_count(1)
+    expect(closed.locator(".reason")).to_have_text("Closed")
+    returned = int(closed.locator(".pnl").get_attribute("data-returned"))
+    pnl = int(closed.locator(".pnl").get_attribute("data-value"))
+    assert returned == MARGIN + pnl
+    final = INITIAL_BALANCE - MARGIN + returned
+    expect(page.locator("#balance-free")).to_have_text(usd_text(final))
+    api = page.request.get(stack.url + "/api/v1/account/balance/usd")
+    assert api.ok and api.json()["engineResponse"]["data"]["balance"] == final
+    steps.shot("position-closed")
+
+    # A stop-loss one unit under the bid fires on the next downtick; the page says so when it
+    # happens. The bid may fall below the stop before the order lands: then try again.
+    stopped = page.locator('#events li[data-type="TRADE_STOP_LOSS"]')
+    for _attempt in range(8):
+        page.fill("#ticket-sl", format_decimal(_bid(page) - 1, DECIMALS))
+        page.click("#ticket-submit")
+        page.wait_for_function(
+            "() => document.querySelector('[data-error-for=\"stopLossPrice\"]').textContent"
+            " || document.querySelector('[data-error-for=\"_form\"]').textContent"
+            " || !document.getElementById('ticket-status').hidden"
+        )
+        if page.locator('[data-error-for="stopLossPrice"]').text_content() == "":
+            break
+    else:
+        pytest.fail("the bid kept falling below every stop-loss tried")
+    expect(page.locator('[data-error-for="_form"]')).to_be_empty()
+    expect(stopped).to_have_count(1, timeout=60_000)
+    expect(stopped).to_contain_text("Stop-loss hit")
+    expect(page.locator("#open-trades tbody tr")).to_have_count(0)
+    expect(page.locator('#closed-trades tbody tr[data-reason="TRADE_STOP_LOSS"]')).to_have_count(1)
+    steps.shot("stop-loss-fired")
+
+    # Signing out forgets the session: the ticket goes, the sign-in form comes back.
+    page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#ticket")).to_be_hidden()
+    expect(page.locator("#account-bar")).to_be_hidden()
+    assert page.request.get(stack.url + "/api/v1/auth/me").status == 401
+    steps.shot("signed-out-again")

@@ -1,0 +1,177 @@
+"""Mapping of decoded entries to rows: keys, amounts, and the entries that must be refused."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine import messages as m
+from engine.messages import Command, Event, Response
+from engine.wire import WireError, encode_command, encode_event, encode_response
+from worker.mapping import (
+    BIGINT_MAX,
+    Kind,
+    MappingError,
+    Rows,
+    command_row,
+    entry_position,
+    event_rows,
+    reject_reason,
+    response_row,
+)
+
+
+def as_redis(fields: dict) -> dict[bytes, bytes]:
+    """Fields as redis returns them: bytes keys and values."""
+    return {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
+
+
+def open_event(seq: int = 7, **over) -> Event:
+    base = dict(event_type=m.TRADE_OPENED, trade_id="t1", email="a@x", asset="BTC", pnl=0,
+                margin_returned=0, close_price=0, timestamp=1000, seq=seq, order_id="o1",
+                direction="LONG", margin=100_000, leverage=100, entry_price=5_000_000,
+                amount=-100_000, balance=900_000)
+    return Event(**(base | over))
+
+
+def close_event(seq: int = 9, event_type: str = m.TRADE_STOP_LOSS, **over) -> Event:
+    base = dict(event_type=event_type, trade_id="t1", email="a@x", asset="BTC", pnl=-40_000,
+                margin_returned=60_000, close_price=4_900_000, exit_price=4_900_000,
+                timestamp=2000, seq=seq, direction="LONG", margin=100_000, leverage=100,
+                entry_price=5_000_000, amount=60_000, balance=960_000)
+    return Event(**(base | over))
+
+
+def test_entry_position_orders_numerically_not_as_text():
+    assert entry_position("10-0") > entry_position("9-5")
+    for bad in ("", "10", "a-1", "1-b", "-1", "1-", "1--2", "1" * 20 + "-0"):
+        with pytest.raises(MappingError):
+            entry_position(bad)
+
+
+def test_account_created_becomes_user_and_ledger_rows():
+    ev = Event(m.ACCOUNT_CREATED, "", "a@x", "", 0, 0, 0, 1000, 3, order_id="o1",
+               amount=50_000_000, balance=50_000_000)
+    rows = event_rows("1-0", ev)
+    assert rows.user == ("a@x", 50_000_000, 3, 1000)
+    assert rows.ledger == (3, "a@x", 50_000_000, 0, 50_000_000, m.ACCOUNT_CREATED, "o1",
+                           None, "o1", 1000)
+    assert rows.trade_open is None and rows.trade_close is None
+
+
+def test_trade_opened_ledger_has_balance_before_and_after():
+    rows = event_rows("1-0", open_event())
+    _seq, _email, amount, before, after, reason, ref, trade_id, order_id, _ts = rows.ledger
+    assert (amount, before, after) == (-100_000, 1_000_000, 900_000)
+    assert (reason, ref, trade_id, order_id) == (m.TRADE_OPENED, "t1", "t1", "o1")
+    assert rows.trade_open == ("t1", "a@x", "BTC", "LONG", 100_000, 100, 5_000_000, 7, 1000, "o1")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "reason"),
+    [(m.TRADE_CLOSED, "closed"), (m.TRADE_STOP_LOSS, "stop_loss"),
+     (m.TRADE_TAKE_PROFIT, "take_profit"), (m.TRADE_LIQUIDATED, "liquidated")],
+)
+def test_closing_events_map_to_their_reason(event_type, reason):
+    rows = event_rows("1-0", close_event(event_type=event_type))
+    assert rows.trade_close is not None
+    assert rows.trade_close[7] == reason
+    assert rows.trade_close[12] == 9  # closed_seq
+    assert rows.trade_close[14] is None  # a trigger has no orderId
+
+
+def test_exit_price_falls_back_to_the_seed_close_price():
+    rows = event_rows("1-0", close_event(exit_price=0, close_price=4_800_000))
+    assert rows.trade_close[8] == 4_800_000 and rows.trade_close[9] == 4_800_000
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (open_event(seq=0), "no positive seq"),
+        (open_event(email=""), "no email"),
+        (open_event(trade_id=""), "no tradeId"),
+        (open_event(event_type="DEPOSIT"), "unknown eventType"),
+        (open_event(asset="B\x00TC"), "NUL"),
+        (open_event(balance=BIGINT_MAX + 1), "BIGINT"),
+        (open_event(balance=BIGINT_MAX, amount=-1), "BIGINT"),
+    ],
+)
+def test_events_that_cannot_be_stored_are_refused(event, reason):
+    with pytest.raises(MappingError, match=reason):
+        event_rows("1-0", event)
+
+
+def test_response_row_and_its_refusals():
+    r = Response("o1", m.SUCCESS, {"b": [1, 2]}, "ok", 1500, 11)
+    assert response_row("5-1", r) == ("o1", "success", "ok", '{"b":[1,2]}', 1500, 11, "5-1")
+    with pytest.raises(MappingError, match="seq"):
+        response_row("5-1", Response("o1", m.SUCCESS, None, "", 1, 0))
+    with pytest.raises(MappingError, match="orderId"):
+        response_row("5-1", Response("", m.ERROR, None, "", 1, 3))
+    with pytest.raises(MappingError, match="NUL"):
+        response_row("5-1", Response("o1", m.SUCCESS, {"x": "a\x00b"}, "", 1, 3))
+    with pytest.raises(MappingError, match="NUL"):
+        response_row("5-1", Response("o1", m.SUCCESS, None, "bad\x00", 1, 3))
+
+
+def test_command_time_falls_back_to_its_entry_id():
+    c = Command("o1", m.CREATE_TRADE, "a@x", {"asset": "BTC"}, 0)
+    assert command_row("1700000000123-4", c)[4] == 1700000000123
+    c2 = Command("o1", m.CREATE_TRADE, "a@x", {}, 42)
+    assert command_row("1700000000123-4", c2)[3:5] == ("{}", 42)
+
+
+def test_batch_keeps_the_smallest_seq_per_key_whatever_the_order():
+    a = Rows()
+    b = Rows()
+    first, second = open_event(seq=7), open_event(seq=8, margin=1)
+    for rows, events in ((a, (first, second)), (b, (second, first))):
+        for ev in events:
+            rows.add_entry(Kind.EVENT, f"{ev.seq}-0", as_redis(encode_event(ev)))
+    assert a.trade_opens == b.trade_opens
+    assert a.trade_opens["t1"][7] == 7
+    assert set(a.ledger) == {7, 8}
+
+
+def test_batch_keeps_the_earliest_command_and_the_first_response():
+    rows = Rows()
+    rows.add_entry(Kind.COMMAND, "10-0", as_redis(encode_command(Command("o1", "X", "a", {}, 5))))
+    rows.add_entry(Kind.COMMAND, "9-0", as_redis(encode_command(Command("o1", "Y", "a", {}, 6))))
+    rows.add_entry(Kind.RESPONSE, "11-0",
+                   as_redis(encode_response(Response("o1", "success", 1, "", 7, 20))))
+    rows.add_entry(Kind.RESPONSE, "12-0",
+                   as_redis(encode_response(Response("o1", "error", 2, "", 8, 19))))
+    assert rows.commands["o1"][1] == "Y"
+    assert rows.responses["o1"][5] == 19
+    assert len(rows) == 2
+
+
+def test_a_refused_entry_leaves_the_batch_unchanged():
+    rows = Rows()
+    with pytest.raises(WireError) as info:
+        rows.add_entry(Kind.EVENT, "1-0", {b"eventType": b"TRADE_OPENED", b"seq": b"x"})
+    assert len(rows) == 0
+    assert reject_reason(info.value).startswith("undecodable: ")
+    with pytest.raises(MappingError) as info2:
+        rows.add_entry(Kind.EVENT, "1-0", as_redis(encode_event(open_event(seq=0))))
+    assert len(rows) == 0
+    assert reject_reason(info2.value).startswith("unstorable: ")
+
+
+@given(st.dictionaries(st.binary(max_size=12), st.binary(max_size=40), max_size=8),
+       st.sampled_from(list(Kind)))
+def test_arbitrary_fields_either_map_or_raise_a_known_error(fields, kind):
+    rows = Rows()
+    try:
+        rows.add_entry(kind, "1-0", fields)
+    except (WireError, MappingError):
+        assert len(rows) == 0
+
+
+def test_a_literal_backslash_u0000_in_json_is_not_a_nul():
+    r = Response("o1", m.SUCCESS, {"note": "\\u0000", "x": "\\\\u0000"}, "", 1, 3)
+    assert response_row("5-1", r)[3] == '{"note":"\\\\u0000","x":"\\\\\\\\u0000"}'
+    with pytest.raises(MappingError, match="NUL"):
+        response_row("5-1", Response("o1", m.SUCCESS, {"x": "\\\x00"}, "", 1, 3))

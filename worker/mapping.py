@@ -1,0 +1,259 @@
+"""Pure mapping from decoded stream entries to the worker's row tuples (no I/O).
+
+Each stream entry becomes rows of a few kinds, each with a natural unique key taken from the
+entry itself (the engine's ``seq``, the ``tradeId``, the ``orderId``), so that writing the same
+entry twice yields the same rows once. When two different entries compete for one key (a
+repeated orderId, a redelivered event), the smallest engine ``seq`` (or, for commands, the
+earliest stream position) wins, in Python within a batch and in SQL across batches, so the rows
+do not depend on delivery order.
+
+Anything PostgreSQL could not store (NUL characters, integers beyond BIGINT) or that the worker
+cannot give a key to (no seq, unknown event type) raises ``MappingError``: the caller sends that
+entry to the dead-letter stream instead of retrying it forever.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+import msgspec
+
+from engine import messages as m
+from engine.messages import Command, Event, Response
+from engine.wire import WireError, decode_command, decode_event, decode_response
+
+BIGINT_MIN: Final = -(2**63)
+BIGINT_MAX: Final = 2**63 - 1
+
+CLOSE_REASONS: Final = {
+    m.TRADE_CLOSED: "closed",
+    m.TRADE_STOP_LOSS: "stop_loss",
+    m.TRADE_TAKE_PROFIT: "take_profit",
+    m.TRADE_LIQUIDATED: "liquidated",
+}
+EVENT_TYPES: Final = frozenset({m.ACCOUNT_CREATED, m.TRADE_OPENED, *CLOSE_REASONS})
+
+_json = msgspec.json.Encoder()
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class MappingError(ValueError):
+    """A decodable entry that still cannot become rows; ``reason`` goes to the dead letter."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Kind(StrEnum):
+    """Which of the worker's input streams an entry came from."""
+
+    COMMAND = "command"
+    RESPONSE = "response"
+    EVENT = "event"
+
+
+# Row tuples, in the column order of the INSERTs in worker.store.
+UserRow = tuple[str, int, int, int]
+"""email, initial_deposit, created_seq, created_ms"""
+TradeOpenRow = tuple[str, str, str, str, int, int, int, int, int, str | None]
+"""trade_id, email, asset, direction, margin, leverage, entry_price, opened_seq, opened_ms,
+open_order_id"""
+TradeCloseRow = tuple[
+    str, str, str, str, int, int, int, str, int, int, int, int, int, int, str | None
+]
+"""trade_id, email, asset, direction, margin, leverage, entry_price, close_reason, exit_price,
+close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id"""
+LedgerRow = tuple[int, str, int, int, int, str, str, str | None, str | None, int]
+"""seq, email, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts"""
+CommandRow = tuple[str, str, str, str, int, str]
+"""order_id, command, email, trade_data (JSON text), command_ts, command_entry"""
+ResponseRow = tuple[str, str, str, str, int, int, str]
+"""order_id, status, message, result (JSON text), response_ts, response_seq, response_entry"""
+
+
+def entry_position(entry_id: str) -> tuple[int, int]:
+    """``"1700000000000-3"`` -> ``(1700000000000, 3)``; raise ``MappingError`` if malformed."""
+    ms, sep, seq = entry_id.partition("-")
+    if not sep or not ms.isdigit() or not seq.isdigit() or len(ms) > 19 or len(seq) > 19:
+        raise MappingError(f"malformed stream entry id {entry_id!r}")
+    return int(ms), int(seq)
+
+
+def _check_int(name: str, value: int) -> int:
+    if not BIGINT_MIN <= value <= BIGINT_MAX:
+        raise MappingError(f"{name} is out of the BIGINT range")
+    return value
+
+
+def _check_text(name: str, value: str) -> str:
+    if "\x00" in value:
+        raise MappingError(f"{name} contains a NUL character")
+    return value
+
+
+def _json_text(name: str, value: Any) -> str:
+    try:
+        text = _json.encode(value).decode()
+    except (TypeError, ValueError, OverflowError) as exc:  # pragma: no cover - decoded JSON
+        raise MappingError(f"{name} cannot be encoded as JSON: {exc}") from None
+    # jsonb refuses the NUL code point even escaped (but a literal backslash-u0000 is fine).
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
+        raise MappingError(f"{name} contains a NUL character")
+    return text
+
+
+def command_row(entry_id: str, command: Command) -> CommandRow:
+    """The command side of an orders row; its time is the command's, else its entry's."""
+    ms, _ = entry_position(entry_id)
+    return (
+        _check_text("orderId", command.order_id),
+        _check_text("command", command.command),
+        _check_text("email", command.email),
+        _json_text("tradeData", command.trade_data),
+        _check_int("timestamp", command.timestamp or ms),
+        entry_id,
+    )
+
+
+def response_row(entry_id: str, response: Response) -> ResponseRow:
+    """The response side of an orders row; requires the engine's seq (its unique key)."""
+    entry_position(entry_id)
+    if not response.order_id:
+        raise MappingError("response has no orderId")
+    if response.seq <= 0:
+        raise MappingError("response has no positive seq")
+    return (
+        _check_text("orderId", response.order_id),
+        _check_text("status", response.status),
+        _check_text("message", response.message),
+        _json_text("data", response.data),
+        _check_int("timestamp", response.timestamp),
+        _check_int("seq", response.seq),
+        entry_id,
+    )
+
+
+@dataclass(slots=True)
+class EventRows:
+    """The rows one event becomes: always one ledger row, plus a user or a trade side."""
+
+    ledger: LedgerRow
+    user: UserRow | None = None
+    trade_open: TradeOpenRow | None = None
+    trade_close: TradeCloseRow | None = None
+
+
+def event_rows(entry_id: str, event: Event) -> EventRows:
+    """Rows of an engine_events entry. The ledger row's key is the engine's seq."""
+    entry_position(entry_id)
+    if event.event_type not in EVENT_TYPES:
+        raise MappingError(f"unknown eventType {event.event_type[:64]!r}")
+    if event.seq <= 0:
+        raise MappingError("event has no positive seq")
+    if not event.email:
+        raise MappingError("event has no email")
+    for name in ("event_type", "trade_id", "email", "asset", "order_id", "direction"):
+        _check_text(name, getattr(event, name))
+    for name in ("pnl", "margin_returned", "close_price", "timestamp", "seq", "margin",
+                 "leverage", "entry_price", "exit_price", "amount", "balance"):
+        _check_int(name, getattr(event, name))
+    before = _check_int("balance - amount", event.balance - event.amount)
+    ledger: LedgerRow = (
+        event.seq,
+        event.email,
+        event.amount,
+        before,
+        event.balance,
+        event.event_type,
+        event.trade_id or event.order_id,
+        event.trade_id or None,
+        event.order_id or None,
+        event.timestamp,
+    )
+    if event.event_type == m.ACCOUNT_CREATED:
+        return EventRows(ledger, user=(event.email, event.amount, event.seq, event.timestamp))
+    if not event.trade_id:
+        raise MappingError(f"{event.event_type} has no tradeId")
+    if event.event_type == m.TRADE_OPENED:
+        return EventRows(
+            ledger,
+            trade_open=(
+                event.trade_id, event.email, event.asset, event.direction, event.margin,
+                event.leverage, event.entry_price, event.seq, event.timestamp,
+                event.order_id or None,
+            ),
+        )
+    return EventRows(
+        ledger,
+        trade_close=(
+            event.trade_id, event.email, event.asset, event.direction, event.margin,
+            event.leverage, event.entry_price, CLOSE_REASONS[event.event_type],
+            event.exit_price or event.close_price, event.close_price, event.pnl,
+            event.margin_returned, event.seq, event.timestamp, event.order_id or None,
+        ),
+    )
+
+
+@dataclass(slots=True)
+class Rows:
+    """A batch of rows, at most one per unique key (smallest seq / earliest entry wins)."""
+
+    users: dict[str, UserRow] = field(default_factory=dict)
+    trade_opens: dict[str, TradeOpenRow] = field(default_factory=dict)
+    trade_closes: dict[str, TradeCloseRow] = field(default_factory=dict)
+    ledger: dict[int, LedgerRow] = field(default_factory=dict)
+    commands: dict[str, CommandRow] = field(default_factory=dict)
+    responses: dict[str, ResponseRow] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return (len(self.users) + len(self.trade_opens) + len(self.trade_closes)
+                + len(self.ledger) + len(self.commands) + len(self.responses))
+
+    def add_command(self, row: CommandRow) -> None:
+        old = self.commands.get(row[0])
+        if old is None or entry_position(row[5]) < entry_position(old[5]):
+            self.commands[row[0]] = row
+
+    def add_response(self, row: ResponseRow) -> None:
+        old = self.responses.get(row[0])
+        if old is None or row[5] < old[5]:
+            self.responses[row[0]] = row
+
+    def add_event(self, rows: EventRows) -> None:
+        self.ledger.setdefault(rows.ledger[0], rows.ledger)
+        if rows.user is not None:
+            old_user = self.users.get(rows.user[0])
+            if old_user is None or rows.user[2] < old_user[2]:
+                self.users[rows.user[0]] = rows.user
+        if rows.trade_open is not None:
+            old_open = self.trade_opens.get(rows.trade_open[0])
+            if old_open is None or rows.trade_open[7] < old_open[7]:
+                self.trade_opens[rows.trade_open[0]] = rows.trade_open
+        if rows.trade_close is not None:
+            old_close = self.trade_closes.get(rows.trade_close[0])
+            if old_close is None or rows.trade_close[12] < old_close[12]:
+                self.trade_closes[rows.trade_close[0]] = rows.trade_close
+
+    def add_entry(self, kind: Kind, entry_id: str, fields: Mapping[Any, Any]) -> None:
+        """Decode one stream entry with the engine's codecs and add its rows.
+
+        Raises ``WireError`` (undecodable) or ``MappingError`` (decodable but unstorable);
+        the batch is unchanged then.
+        """
+        if kind is Kind.EVENT:
+            self.add_event(event_rows(entry_id, decode_event(fields)))
+        elif kind is Kind.RESPONSE:
+            self.add_response(response_row(entry_id, decode_response(fields)))
+        else:
+            self.add_command(command_row(entry_id, decode_command(fields)))
+
+
+def reject_reason(exc: WireError | MappingError) -> str:
+    """The dead-letter reason of an entry the worker cannot write."""
+    prefix = "undecodable" if isinstance(exc, WireError) else "unstorable"
+    return f"{prefix}: {exc.reason}"
