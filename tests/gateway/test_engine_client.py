@@ -10,7 +10,7 @@ from engine.wire import decode_command
 from gateway.engine_client import EngineClient, EngineTimeout
 from tests.gateway.stack import EngineProcess
 
-pytest_plugins = ["tests.gateway.stack"]
+pytest_plugins = ["tests.gateway.fixtures"]
 
 
 async def _client(redis_url: str, timeout_ms: int = 3000) -> tuple[Redis, EngineClient]:

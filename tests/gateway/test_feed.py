@@ -10,7 +10,7 @@ from gateway.engine_client import EngineClient
 from gateway.feed import Feed
 from tests.gateway.stack import EngineProcess, push_prices
 
-pytest_plugins = ["tests.gateway.stack"]
+pytest_plugins = ["tests.gateway.fixtures"]
 
 ASSETS = ["BTC_USDC", "ETH_USDC", "SOL_USDC"]
 

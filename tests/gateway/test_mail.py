@@ -8,7 +8,7 @@ from devstack.ports import free_port
 from gateway.mail import MailError, build_message, send_sign_in_link
 from tests.gateway.stack import SmtpSink
 
-pytest_plugins = ["tests.gateway.stack"]
+pytest_plugins = ["tests.gateway.fixtures"]
 
 LINK = "http://127.0.0.1:8000/api/v1/user/signin/post?token=abcdefghijklmnopqrstuvwxyz"
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
 from gateway.errors import ApiError, api_error_handler
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -21,7 +21,7 @@ async def page(request: Request) -> PlainTextResponse:
     return PlainTextResponse("hi", headers={"x-frame-options": "SAMEORIGIN"})
 
 
-def _client(secure: bool = False) -> TestClient:
+def _client(secure: bool = False) -> httpx.AsyncClient:
     app = Starlette(
         routes=[Route("/api/echo", echo, methods=["POST"]), Route("/page", page)],
         middleware=[
@@ -30,28 +30,33 @@ def _client(secure: bool = False) -> TestClient:
         ],
         exception_handlers={ApiError: api_error_handler},
     )
-    return TestClient(app)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
-def test_headers_on_every_response_and_no_store_on_api():
+async def test_headers_on_every_response_and_no_store_on_api():
     client = _client()
-    api = client.post("/api/echo", content=b"x")
+    api = await client.post("/api/echo", content=b"x")
     assert api.headers["x-content-type-options"] == "nosniff"
     assert api.headers["referrer-policy"] == "no-referrer"
     assert api.headers["cache-control"] == "no-store"
     assert "strict-transport-security" not in api.headers
-    other = client.get("/page")
+    other = await client.get("/page")
     assert "cache-control" not in other.headers
     assert other.headers["x-frame-options"] == "SAMEORIGIN"  # a route's own choice wins
-    assert "max-age" in _client(secure=True).get("/page").headers["strict-transport-security"]
+    secure = await _client(secure=True).get("/page")
+    assert "max-age" in secure.headers["strict-transport-security"]
 
 
-def test_body_limit_by_length_and_by_stream():
+async def test_body_limit_by_length_and_by_stream():
     client = _client()
-    assert client.post("/api/echo", content=b"x" * 100).json() == {"size": 100}
-    too_big = client.post("/api/echo", content=b"x" * 101)
+    assert (await client.post("/api/echo", content=b"x" * 100)).json() == {"size": 100}
+    too_big = await client.post("/api/echo", content=b"x" * 101)
     assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
-    streamed = client.post("/api/echo", content=iter([b"x" * 60, b"x" * 60]))
+    async def chunks():
+        yield b"x" * 60
+        yield b"x" * 60
+
+    streamed = await client.post("/api/echo", content=chunks())
     assert streamed.status_code == 413
-    bogus = client.post("/api/echo", content=b"x", headers={"content-length": "-5"})
+    bogus = await client.post("/api/echo", content=b"x", headers={"content-length": "-5"})
     assert bogus.status_code in (400, 413)

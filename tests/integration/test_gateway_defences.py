@@ -11,7 +11,7 @@ import pytest
 
 from tests.gateway.stack import ROOT, GatewayProcess, SmtpSink, sign_in
 
-pytest_plugins = ["tests.gateway.stack"]
+pytest_plugins = ["tests.gateway.fixtures"]
 
 TRADE = {"asset": "BTC_USDC", "direction": "LONG", "margin": 10_000}
 

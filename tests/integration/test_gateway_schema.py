@@ -22,7 +22,7 @@ from schemathesis.checks import (
 
 from tests.gateway.stack import GatewayProcess, SmtpSink, sign_in
 
-pytest_plugins = ["tests.gateway.stack"]
+pytest_plugins = ["tests.gateway.fixtures"]
 
 CHECKS = [
     not_a_server_error,

@@ -8,7 +8,7 @@ import pytest
 from gateway.auth import user_key
 from tests.gateway.stack import EngineProcess, GatewayProcess, SmtpSink, sign_in
 
-pytest_plugins = ["tests.gateway.stack"]
+pytest_plugins = ["tests.gateway.fixtures"]
 
 LONG_BTC = {"asset": "BTC_USDC", "direction": "LONG", "margin": 1_000_000, "leverage": 20}
 

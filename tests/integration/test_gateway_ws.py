@@ -13,7 +13,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.gateway.stack import GatewayProcess, SmtpSink, push_prices, sign_in
 
-pytest_plugins = ["tests.gateway.stack"]
+pytest_plugins = ["tests.gateway.fixtures"]
 
 TRADE = {"asset": "ETH_USDC", "direction": "SHORT", "margin": 500_000, "leverage": 50}
 
