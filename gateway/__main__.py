@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         ws_max_size=4096,
         log_level=config.log_level,
         access_log=False,
-        proxy_headers=True,
+        # X-Forwarded-For sets the client IP (rate limits) only when it comes from a trusted
+        # proxy; trusting everyone would let any client pick its own rate-limit bucket.
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=config.trusted_proxies or None,
         server_header=False,
     )
     return 0

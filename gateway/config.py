@@ -61,6 +61,8 @@ class GatewayConfig:
     rate_signup_ip_per_hour: int = 30
     rate_signup_email_per_hour: int = 5
     ws_max_backlog: int = 10_000
+    ws_max_per_user: int = 20
+    trusted_proxies: str = ""
     assets: tuple[AssetInfo, ...] = field(
         default_factory=lambda: parse_assets(DEFAULT_ASSETS)
     )
@@ -110,6 +112,8 @@ ENV: dict[str, tuple[str, str]] = {
     "rate_signup_ip_per_hour": ("RATE_SIGNUP_IP_PER_HOUR", "sign-in mails per IP per hour"),
     "rate_signup_email_per_hour": ("RATE_SIGNUP_EMAIL_PER_HOUR", "sign-in mails per address/hour"),
     "ws_max_backlog": ("WS_MAX_BACKLOG", "most engine_events entries scanned on a WS resume"),
+    "ws_max_per_user": ("WS_MAX_PER_USER", "open WebSockets per user and process"),
+    "trusted_proxies": ("TRUSTED_PROXIES", "IPs whose X-Forwarded-For is believed (empty: none)"),
     "assets": ("SUPPORTED_ASSETS", f"SYMBOL:DECIMALS,... (default {DEFAULT_ASSETS})"),
     "command_stream": ("COMMAND_STREAM", "stream of commands to the engine"),
     "response_stream": ("RESPONSE_STREAM", "stream of engine responses"),
@@ -210,7 +214,8 @@ def validate(config: GatewayConfig) -> GatewayConfig:
         if len(config.jwt_secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
     for name in ("port", "workers", "jwt_ttl_s", "magic_link_ttl_s", "engine_timeout_ms",
-                 "max_body_bytes", "ws_max_backlog", "engine_heartbeat_max_age_s"):
+                 "max_body_bytes", "ws_max_backlog", "ws_max_per_user",
+                 "engine_heartbeat_max_age_s"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
     for name in ("rate_ip_per_min", "rate_user_per_min", "rate_signup_ip_per_hour",

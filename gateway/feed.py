@@ -134,6 +134,10 @@ class Feed:
             await stop_reader(self._task, self)
             self._task = None
 
+    def sockets_of(self, email: str) -> int:
+        """How many subscribers this user has in this process."""
+        return len(self._by_email.get(email, ()))
+
     def subscribe(self, email: str | None) -> Subscriber:
         sub = Subscriber(email)
         self._subscribers.add(sub)

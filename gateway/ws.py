@@ -5,7 +5,8 @@ Messages out (JSON): ``{"type":"hello","user":email|null}``; ``{"type":"prices",
 ``{"type":"resync"}`` when events may be missing (trimmed, or too many to replay): refetch
 state over REST. Resume: connect with ``?lastEventId=<id>`` to first receive every own event
 after that id, then the live ones, none twice. Messages in: ``{"type":"ping"}`` -> pong.
-Close codes: 4401 session expired/revoked, 4403 cross-origin, 4408 lagging (resume by id).
+Close codes: 4400 bad lastEventId, 4401 session invalid/expired/revoked, 4403 cross-origin,
+4408 lagging (resume by id), 4429 too many connections (per IP rate, or sockets per user).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from gateway import ratelimit
 from gateway.auth import Session
 from gateway.errors import ApiError
 from gateway.feed import ENTRY_ID_RE, Subscriber, entry_key
-from gateway.session import authenticate, origin_allowed, presented_token
+from gateway.session import authenticate, client_ip, origin_allowed, presented_token
 
 _ENTRY_ID = re.compile(ENTRY_ID_RE)
 _json = msgspec.json.Encoder()
@@ -54,11 +56,18 @@ async def endpoint(ws: WebSocket) -> None:
         return
     try:
         session = await _session(ws)
+        limits = [ratelimit.Limit("ip", client_ip(ws), cfg.rate_ip_per_min, 60)]
+        limited = (await ratelimit.check(gw.redis, limits)).limited
     except ApiError:
         await ws.close(code=4401)
         return
     except RedisError:
         await ws.close(code=1013)
+        return
+    if limited is not None or (
+        session is not None and gw.feed.sockets_of(session.email) >= cfg.ws_max_per_user
+    ):
+        await ws.close(code=4429)
         return
     await ws.accept()
     sub = gw.feed.subscribe(session.email if session else None)

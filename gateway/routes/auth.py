@@ -97,8 +97,9 @@ async def signin(request: Request) -> Response:
         raise ApiError(503, "unavailable", "token store unreachable") from None
     if email is None:
         raise refused
-    # A fixed orderId per user makes account creation idempotent at the engine as well.
-    order_id = f"{user_key(email)}:create-account"
+    # A fixed orderId per user makes account creation idempotent at the engine as well; "/" is
+    # outside the Idempotency-Key alphabet, so no client request can ever reuse it.
+    order_id = f"{user_key(email)}/create-account"
     try:
         response = await gw.engine.call(CREATE_ACCOUNT, email, {}, order_id)
     except (EngineTimeout, EngineUnavailable):

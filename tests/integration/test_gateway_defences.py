@@ -71,8 +71,13 @@ def test_rate_limits_per_ip_and_per_user(redis_url, smtp: SmtpSink, workdir, eng
         assert int(limited.headers["retry-after"]) >= 1
         assert bob.get("/api/v1/trades/open").status_code == 200  # per user, not global
         anon = gw.client()
-        codes = [anon.get("/api/v1/supportedAssets").status_code for _ in range(50)]
-        assert codes[-1] == 429  # the IP budget (shared by everyone above) is spent
+        codes = [
+            anon.get("/api/v1/supportedAssets", headers={"X-Forwarded-For": f"10.0.0.{i}"})
+            for i in range(50)
+        ]
+        # The IP budget (shared by everyone above) is spent, and a client cannot pick another
+        # bucket with X-Forwarded-For: no proxy is trusted unless TRUSTED_PROXIES says so.
+        assert codes[-1].status_code == 429
     finally:
         gw.stop()
 

@@ -147,3 +147,18 @@ def test_socket_refusals(gateway: GatewayProcess, alice: httpx.Client):
             additional_headers={"Cookie": f"authToken={token}"},
             open_timeout=10,
         ).__enter__()
+
+
+def test_sockets_per_user_are_capped(redis_url, smtp: SmtpSink, workdir, engine, priced):
+    gw = GatewayProcess(redis_url, workdir, SMTP_URL=smtp.url, WS_MAX_PER_USER="2").start()
+    try:
+        carol = sign_in(gw, smtp, "carol@example.com")
+        with _ws(gw, carol) as one, _ws(gw, carol) as two:
+            one.recv(timeout=10)
+            two.recv(timeout=10)
+            with pytest.raises(InvalidStatus):
+                _ws(gw, carol).__enter__()
+            with _ws(gw) as anonymous:  # the cap is per user, not global
+                assert orjson.loads(anonymous.recv(timeout=10))["user"] is None
+    finally:
+        gw.stop()
