@@ -9,6 +9,7 @@ origin. Bearer requests are exempt: a browser never attaches that header on its 
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
@@ -55,15 +56,29 @@ def origin_allowed(conn: HTTPConnection, public_url: str, cors_origins: tuple[st
     return netloc == conn.headers.get("host") or netloc == urlsplit(public_url).netloc
 
 
+# token -> verified session. Verifying an HS256 signature on every request is the largest
+# per-request cost after Redis; a token verified once stays valid until its exp (checked on every
+# use) unless revoked, which is looked up per request anyway. Bounded: cleared when full.
+_verified: dict[tuple[str, str], Session] = {}
+_VERIFIED_MAX = 10_000
+
+
 def authenticate(conn: HTTPConnection, secret: str) -> tuple[Session, bool]:
     """Verify the presented token; raise 401. Returns the session and whether it was a cookie."""
     token, via_cookie = presented_token(conn)
     if token is None:
         raise ApiError(401, "unauthorized", "sign in first")
+    session = _verified.get((secret, token))
+    if session is not None and time.time() < session.exp:
+        return session, via_cookie
     try:
-        return verify_jwt(token, secret), via_cookie
+        session = verify_jwt(token, secret)
     except AuthError:
         raise ApiError(401, "unauthorized", "invalid or expired session") from None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(secret, token)] = session
+    return session, via_cookie
 
 
 async def guard(request: Request, *, auth: bool) -> Session | None:
