@@ -7,13 +7,16 @@ unknown or someone else's trade, ...), 504 with the orderId when it does not ans
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.messages import SUCCESS
+from gateway import order_lookup
 from gateway.auth import Session
 from gateway.engine_client import EngineTimeout, EngineUnavailable
 from gateway.errors import ApiError, json_response
@@ -43,7 +46,9 @@ async def run(
     start = time.perf_counter()
     try:
         response = await gw.engine.call(command, session.email, trade_data, order_id)
-    except EngineTimeout:
+    except EngineTimeout as exc:
+        with contextlib.suppress(RedisError, OSError):
+            await order_lookup.remember_pending(gw.redis, order_id, exc.entry_id)
         raise ApiError(
             504,
             "engine_timeout",

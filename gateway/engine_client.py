@@ -46,9 +46,10 @@ async def stop_reader(task: asyncio.Task[None], owner: Any) -> None:
 class EngineTimeout(Exception):
     """No engine response within the timeout; ``order_id`` lets the client retry or look it up."""
 
-    def __init__(self, order_id: str) -> None:
+    def __init__(self, order_id: str, entry_id: str) -> None:
         super().__init__(f"engine did not answer {order_id} in time")
         self.order_id = order_id
+        self.entry_id = entry_id  # the command's backend-to-engine entry
 
 
 class EngineUnavailable(Exception):
@@ -126,7 +127,7 @@ class EngineClient:
                 )
             )
             try:
-                await self._redis.xadd(self._command_stream, fields)  # type: ignore[arg-type]
+                entry = await self._redis.xadd(self._command_stream, fields)  # type: ignore[arg-type]
             except (RedisError, OSError) as exc:
                 raise EngineUnavailable(str(exc)) from None
             try:
@@ -136,7 +137,8 @@ class EngineClient:
                 self._late[order_id] = None
                 while len(self._late) > LATE_KEEP:
                     self._late.popitem(last=False)
-                raise EngineTimeout(order_id) from None
+                entry_id = entry.decode() if isinstance(entry, bytes) else str(entry)
+                raise EngineTimeout(order_id, entry_id) from None
         finally:
             futures = self._waiters.get(order_id)
             if futures is not None:

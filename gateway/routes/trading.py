@@ -20,8 +20,7 @@ from engine.messages import (
     GET_CLOSED_TRADES,
     GET_OPEN_TRADES,
 )
-from engine.wire import WireError, decode_response
-from gateway import commands
+from gateway import commands, order_lookup
 from gateway.errors import ApiError, json_response
 from gateway.orders import resolve_order_id
 from gateway.schemas import (
@@ -37,8 +36,6 @@ from gateway.schemas import (
     trade_data,
 )
 from gateway.session import guard
-
-ORDER_SCAN_LIMIT = 20_000
 
 
 def _checked_trade(request: Request, req: CreateTradeRequest) -> dict[str, Any]:
@@ -120,48 +117,18 @@ async def order(request: Request) -> Response:
     if order_id is None:
         raise ApiError(404, "not_found", "no such order")
     response = gw.engine.late_response(order_id)
-    try:
-        if response is None:
-            response = await _scan_responses(gw, order_id)
-        if response is None:
-            if await _scan_commands(gw, order_id):
-                return json_response({"orderId": order_id, "status": "pending"}, 202)
+    if response is None:
+        try:
+            found = await order_lookup.find(gw.redis, gw.config.response_stream, order_id)
+        except RedisError:
+            raise ApiError(503, "unavailable", "engine streams unreachable") from None
+        if found is None:
             raise ApiError(404, "not_found", "no such order")
-    except RedisError:
-        raise ApiError(503, "unavailable", "engine streams unreachable") from None
+        if found == "pending":
+            return json_response({"orderId": order_id, "status": "pending"}, 202)
+        response = found
     body = commands.envelope(order_id, response.status, response.data, response.message, 0.0)
     return json_response(body, 200 if body["success"] else 422)
-
-
-async def _scan(gw: Any, stream: str, order_id: str) -> Any:
-    """The newest entry of ``stream`` with this orderId, scanning at most ORDER_SCAN_LIMIT."""
-    wanted = order_id.encode()
-    upper, scanned = "+", 0
-    while scanned < ORDER_SCAN_LIMIT:
-        chunk = await gw.redis.xrevrange(stream, max=upper, count=1000)
-        if not chunk:
-            return None
-        for entry_id, fields in chunk:
-            if fields.get(b"orderId") == wanted:
-                return fields
-            last = entry_id
-        scanned += len(chunk)
-        upper = "(" + (last.decode() if isinstance(last, bytes) else last)
-    return None
-
-
-async def _scan_responses(gw: Any, order_id: str) -> Any:
-    fields = await _scan(gw, gw.config.response_stream, order_id)
-    if fields is None:
-        return None
-    try:
-        return decode_response(fields)
-    except WireError:
-        return None
-
-
-async def _scan_commands(gw: Any, order_id: str) -> bool:
-    return await _scan(gw, gw.config.command_stream, order_id) is not None
 
 
 routes = [
