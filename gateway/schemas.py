@@ -190,6 +190,8 @@ def decode_body(body: bytes, kind: type[Any]) -> Any:
         raise InvalidField(*_field_of(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidField("body", f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidField("body", "JSON nested too deeply") from None
 
 
 def convert(data: Any, kind: type[Any]) -> Any:
@@ -198,6 +200,8 @@ def convert(data: Any, kind: type[Any]) -> Any:
         return msgspec.convert(data, type=kind)
     except msgspec.ValidationError as exc:
         raise InvalidField(*_field_of(exc)) from None
+    except RecursionError:
+        raise InvalidField("body", "JSON nested too deeply") from None
 
 
 def check_amount(field: str, value: int | str | None, decimals: int) -> None:

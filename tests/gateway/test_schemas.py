@@ -74,3 +74,10 @@ def test_unknown_asset_and_other_bodies():
     with pytest.raises(InvalidField) as info:
         decode_body(b'{"email":"' + b"a" * 300 + b'"}', SignupRequest)
     assert info.value.field == "email"
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash():
+    body = b'{"command":"GET_BALANCE","x":' + b"[" * 8000 + b"]" * 8000 + b"}"
+    with pytest.raises(InvalidField) as info:
+        decode_body(body, dict)
+    assert info.value.field == "body"

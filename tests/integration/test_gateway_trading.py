@@ -110,6 +110,8 @@ def test_malformed_bodies(alice: httpx.Client):
     for content in (b"{", b"[]", b"null", b"\xff\xfe", b'{"asset": "BTC_USDC"'):
         r = alice.post("/api/v1/trade/create", content=content)
         assert r.status_code == 400, (content, r.text)
+    deep = b'{"command":"GET_BALANCE","x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert alice.post("/api/v1/engine", content=deep).status_code == 400
     assert alice.get("/api/v1/trades/closed?limit=abc").status_code == 400
     assert alice.get("/api/v1/trades/closed?limit=0").status_code == 400
     r = alice.post("/api/v1/trade/close", json={"tradeId": ""})
