@@ -13,21 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 
 import msgspec
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from gateway import ratelimit
-from gateway.auth import Session
+from gateway.auth import Session, revoked_key
 from gateway.errors import ApiError
 from gateway.feed import ENTRY_ID_RE, Subscriber, entry_key
 from gateway.session import authenticate, client_ip, origin_allowed, presented_token
 
+log = logging.getLogger("gateway.ws")
 _ENTRY_ID = re.compile(ENTRY_ID_RE)
+REVOCATION_CHECK_S = 5.0
 _json = msgspec.json.Encoder()
 
 
@@ -38,7 +42,7 @@ async def _session(ws: WebSocket) -> Session | None:
     if token is None:
         return None
     session, _ = authenticate(ws, gw.config.jwt_secret)
-    if await gw.redis.exists(f"gateway:revoked:{session.jti}"):
+    if await gw.redis.exists(revoked_key(session.jti)):
         raise ApiError(401, "unauthorized", "session signed out")
     return session
 
@@ -82,7 +86,7 @@ async def endpoint(ws: WebSocket) -> None:
             for entry_id, payload in backlog:
                 await ws.send_text(payload.decode())
                 sent_upto = entry_key(entry_id)
-        pump = asyncio.create_task(_pump(ws, sub, sent_upto, session))
+        pump = asyncio.create_task(_pump(ws, sub, sent_upto, session, gw.redis))
         listen = asyncio.create_task(_listen(ws))
         done, pending = await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -90,10 +94,9 @@ async def endpoint(ws: WebSocket) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for task in done:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                task.result()
-    except (WebSocketDisconnect, RuntimeError, RedisError):
-        pass
+            task.result()
+    except Exception:  # a client gone mid-send, Redis away: the socket just ends
+        log.debug("websocket ended", exc_info=True)
     finally:
         gw.feed.unsubscribe(sub)
         with contextlib.suppress(Exception):
@@ -101,17 +104,28 @@ async def endpoint(ws: WebSocket) -> None:
 
 
 async def _pump(
-    ws: WebSocket, sub: Subscriber, sent_upto: tuple[int, int], session: Session | None
+    ws: WebSocket,
+    sub: Subscriber,
+    sent_upto: tuple[int, int],
+    session: Session | None,
+    redis: Redis,
 ) -> None:
-    """Forward queued ticks and events; skip events already sent from the backlog."""
+    """Forward queued ticks and events; skip events already sent from the backlog. A signed-in
+    socket ends when its session expires or is signed out (checked every few seconds)."""
+    next_check = time.monotonic() + REVOCATION_CHECK_S
     while True:
         try:
-            kind, entry_id, payload = await asyncio.wait_for(sub.queue.get(), timeout=5.0)
+            kind, entry_id, payload = await asyncio.wait_for(sub.queue.get(), timeout=1.0)
         except TimeoutError:
             kind = ""
-        if session is not None and time.time() >= session.exp:
-            await ws.close(code=4401)
-            return
+        if session is not None:
+            expired = time.time() >= session.exp
+            if not expired and time.monotonic() >= next_check:
+                next_check = time.monotonic() + REVOCATION_CHECK_S
+                expired = bool(await redis.exists(revoked_key(session.jti)))
+            if expired:
+                await ws.close(code=4401)
+                return
         if sub.lagging:
             await ws.close(code=4408)
             return

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.gateway.stack import GatewayProcess, SmtpSink, push_prices, sign_in
@@ -162,3 +162,13 @@ def test_sockets_per_user_are_capped(redis_url, smtp: SmtpSink, workdir, engine,
                 assert orjson.loads(anonymous.recv(timeout=10))["user"] is None
     finally:
         gw.stop()
+
+
+def test_open_socket_closes_when_its_session_signs_out(gateway: GatewayProcess, alice):
+    with _ws(gateway, alice) as ws:
+        ws.recv(timeout=10)
+        assert alice.delete("/api/v1/auth/logout").status_code == 200
+        with pytest.raises(ConnectionClosed) as info:
+            for _ in range(100):
+                ws.recv(timeout=15)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4401
