@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine_core.py
+	$(PY) bench/engine_streams.py
 	$(PY) bench/worker_pg.py
 
 clean:

@@ -10,6 +10,7 @@ Money is conserved at every step: sum(free) + sum(locked) + house == deposits.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,9 +55,13 @@ class Engine:
         self.config = state.config
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
         self.user_trades: dict[str, dict[str, None]] = {}
+        self._order_fifo: deque[str] = deque(state.orders)  # remembered orderIds, oldest first
+        by_asset: dict[str, list[Trade]] = {}
         for trade in state.trades.values():
             self._index(trade)
-            self.books[trade.asset].add(trade)
+            by_asset.setdefault(trade.asset, []).append(trade)
+        for asset, trades in by_asset.items():
+            self.books[asset].add_all(trades)  # in bulk: loading 10^5 positions stays fast
         self._handlers = {
             m.CREATE_ACCOUNT: self._create_account,
             m.GET_BALANCE: self._get_balance,
@@ -348,8 +353,11 @@ class Engine:
         orders = self.state.orders
         orders[command.order_id] = response
         self.state.order_emails[command.order_id] = command.email
+        self._order_fifo.append(command.order_id)
         if len(orders) > self.config.idempotency_window:
-            oldest = next(iter(orders))
+            # Not next(iter(orders)): that walks the deleted slots at the front of the dict,
+            # ~9 us per command once the window is full. Same key, same order.
+            oldest = self._order_fifo.popleft()
             del orders[oldest]
             del self.state.order_emails[oldest]
 

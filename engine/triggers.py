@@ -8,6 +8,8 @@ O(log n + k) for k fired, whatever the number n of open positions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sortedcontainers import SortedList
 
 from engine.state import Trade
@@ -35,6 +37,18 @@ class TriggerBook:
         """Index every exit of ``trade``."""
         for book, entry in self._entries(trade):
             book.add(entry)
+
+    def add_all(self, trades: Iterable[Trade]) -> None:
+        """Index every exit of many trades: one sort per index, not one insert per exit.
+
+        Same result as ``add`` for each; used when a snapshot is loaded (10^5 positions).
+        """
+        pending: dict[int, tuple[SortedList, list[Entry]]] = {}
+        for trade in trades:
+            for book, entry in self._entries(trade):
+                pending.setdefault(id(book), (book, []))[1].append(entry)
+        for book, entries in pending.values():
+            book.update(entries)
 
     def remove(self, trade: Trade) -> None:
         """Remove every exit of ``trade`` that is still indexed (OCO after one fired)."""

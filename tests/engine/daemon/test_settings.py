@@ -1,0 +1,88 @@
+"""Daemon settings: environment, flags winning over it, and malformed values refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from engine.daemon.settings import SPEC, Settings, SettingsError, parse
+
+
+def test_defaults_are_the_seeds_streams_and_the_documented_values() -> None:
+    s = parse([], {})
+    assert s == Settings()
+    assert (s.price_stream, s.command_stream, s.response_stream, s.events_stream) == (
+        "engine_input", "backend-to-engine", "engine_response", "engine_events",
+    )
+    assert (s.redis_url, s.snapshot_dir, s.snapshot_interval_s, s.snapshot_keep) == (
+        "redis://127.0.0.1:6379/0", "./var/snapshots", 5.0, 10,
+    )
+    assert not s.recover and not s.continue_on_mismatch
+
+
+def test_environment_sets_and_flags_override() -> None:
+    env = {"REDIS_URL": "redis://h:1/2", "SNAPSHOT_KEEP": "3", "METRICS_PORT": "0",
+           "TRIM_STREAMS": "false", "COMMAND_STREAM": "cmds"}
+    s = parse(["--snapshot-keep", "4", "--recover"], env)
+    assert (s.redis_url, s.snapshot_keep, s.metrics_port, s.trim_streams, s.command_stream) == (
+        "redis://h:1/2", 4, 0, False, "cmds",
+    )
+    assert s.recover
+
+
+def test_empty_environment_values_mean_default() -> None:
+    assert parse([], {"SNAPSHOT_KEEP": ""}).snapshot_keep == 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--snapshot-keep", "0"], {}),
+        (["--snapshot-keep", "ten"], {}),
+        ([], {"SNAPSHOT_INTERVAL_S": "0"}),
+        ([], {"SNAPSHOT_INTERVAL_S": "nan"}),
+        (["--snapshot-interval-s", "1e9"], {}),
+        (["--metrics-port", "70000"], {}),
+        (["--metrics-port", "-1"], {}),
+        (["--redis-url", "http://127.0.0.1:6379"], {}),
+        ([], {"TRIM_STREAMS": "maybe"}),
+        (["--snapshot-mode", "thread"], {}),
+        (["--log-level", "loud"], {}),
+        (["--price-stream", "has space"], {}),
+        (["--response-stream", "engine_events"], {}),  # two streams with one name
+        (["--read-count", "-5"], {}),
+    ],
+)
+def test_malformed_values_are_refused_naming_the_setting(argv, env) -> None:
+    with pytest.raises(SettingsError) as exc:
+        parse(argv, env)
+    named = argv[0] if argv else next(iter(env))
+    assert named in str(exc.value) or "stream names" in str(exc.value)
+
+
+def test_unknown_flags_exit_with_usage() -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse(["--no-such-flag"], {})
+    assert exc.value.code == 2
+
+
+def test_help_lists_every_setting_and_its_environment_variable() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    for name, (env, _, _) in SPEC.items():
+        assert "--" + name.replace("_", "-") in done.stdout
+        assert env in done.stdout
+    assert "--recover" in done.stdout and "--continue-on-mismatch" in done.stdout
+
+
+def test_a_malformed_flag_makes_the_daemon_exit_2_with_a_message() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "--snapshot-keep", "zero"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--snapshot-keep" in done.stderr
