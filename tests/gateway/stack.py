@@ -108,11 +108,8 @@ class EngineProcess:
         self.proc: ChildProcess | None = None
 
     def argv(self) -> list[str]:
-        module = "engine" if (ROOT / "engine" / "__main__.py").exists() else (
-            "tests.gateway.interim_engine"
-        )
         argv = [
-            sys.executable, "-m", module,
+            sys.executable, "-m", "engine",
             "--redis-url", self.redis_url,
             "--snapshot-dir", str(self.snapshot_dir),
             "--metrics-port", "0",
