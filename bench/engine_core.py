@@ -19,6 +19,7 @@ import tracemalloc
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.core import Engine
+from engine.daemon.daemon import tune_gc
 from engine.messages import Command, PriceItem
 from engine.money import USD_SCALE
 from engine.wire import encode_command, encode_price_batch
@@ -79,6 +80,12 @@ def open_positions(engine: Engine, emails: list[str], n: int, rng: random.Random
         )
 
 
+def daemon_gc_policy() -> None:
+    """Run the core under the GC policy the daemon uses (engine/daemon/daemon.py)."""
+    gc.collect()
+    tune_gc()
+
+
 def bench_mixed(n: int) -> None:
     """Creates and closes balance each other, so ~10k trades stay open throughout."""
     rng = random.Random(1)
@@ -108,7 +115,7 @@ def bench_mixed(n: int) -> None:
         else:
             entries.append(cmd_fields(f"m{i}", m.GET_OPEN_TRADES, email, {}))
     samples = []
-    gc.collect()
+    daemon_gc_policy()
     apply = engine.apply_command_entry
     clock = time.perf_counter_ns
     cpu0 = time.process_time()
@@ -142,7 +149,7 @@ def bench_ticks(sizes: list[int], ticks: int) -> None:
             )
             for i in range(ticks)
         ]
-        gc.collect()
+        daemon_gc_policy()
         apply = engine.apply_price_entry
         start = time.perf_counter_ns()
         for i, f in enumerate(fields):

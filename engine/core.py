@@ -30,7 +30,7 @@ from engine.orders import (
 )
 from engine.state import Account, ClosedTrade, EngineState, Price, Trade
 from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
-from engine.views import balance_view, closed_view, trade_view
+from engine.views import balance_view, closed_view, opened_view, trade_view
 from engine.wire import WireError, decode_command, decode_price_batch
 
 _REASONS = {
@@ -270,7 +270,7 @@ class Engine:
         self._index(trade)
         self.books[trade.asset].add(trade)
         outputs.append(self._trade_event(m.TRADE_OPENED, trade, account, -margin, command.order_id))
-        return trade_view(trade) | {"balance": account.free}, "trade opened"
+        return opened_view(trade, account.free), "trade opened"
 
     def _close_trade(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
         self._account(command)
@@ -284,7 +284,7 @@ class Engine:
         event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
         outputs.append(event)
         closed = self.state.closed[trade.email][-1]
-        return closed_view(closed) | {"balance": event.balance}, "trade closed"
+        return closed_view(closed, event.balance), "trade closed"
 
     def _get_open_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
         self._account(command)
@@ -405,24 +405,25 @@ class Engine:
         exit_price: int = 0,
     ) -> Event:
         closing = event_type != m.TRADE_OPENED
-        return Event(
-            event_type=event_type,
-            trade_id=trade.trade_id,
-            email=trade.email,
-            asset=trade.asset,
-            pnl=change - trade.margin if closing else 0,
-            margin_returned=change if closing else 0,
-            close_price=exit_price,
-            timestamp=self.state.now_ms,
-            seq=self._next_seq(),
-            order_id=order_id,
-            direction="LONG" if trade.is_long else "SHORT",
-            margin=trade.margin,
-            leverage=trade.leverage,
-            entry_price=trade.entry_price,
-            exit_price=exit_price,
-            amount=change,
-            balance=account.free,
+        self.state.seq += 1
+        return Event(  # positional, in field order: this runs for every trade opened or closed
+            event_type,
+            trade.trade_id,
+            trade.email,
+            trade.asset,
+            change - trade.margin if closing else 0,  # pnl
+            change if closing else 0,  # margin_returned
+            exit_price,  # close_price
+            self.state.now_ms,  # timestamp
+            self.state.seq,
+            order_id,
+            "LONG" if trade.is_long else "SHORT",
+            trade.margin,
+            trade.leverage,
+            trade.entry_price,
+            exit_price,
+            change,  # amount
+            account.free,  # balance
         )
 
     # --- introspection -------------------------------------------------------------------------

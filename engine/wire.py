@@ -185,7 +185,43 @@ def encode_command(command: Command) -> dict[str, str]:
 
 
 def decode_command(fields: Fields) -> Command:
-    """Decode a backend-to-engine entry; raise ``WireError`` (with orderId when known)."""
+    """Decode a backend-to-engine entry; raise ``WireError`` (with orderId when known).
+
+    The common case (every field present as small bytes, plain ASCII-digit timestamp) takes a
+    fast path; anything else, and any failure on the way, takes ``decode_command_checked``, so
+    results and errors are exactly those of the checked path (a property test compares them).
+    """
+    get = fields.get
+    raw_id, raw_command, raw_email = get(b"orderId"), get(b"command"), get(b"email")
+    raw_data, raw_ts = get(b"tradeData"), get(b"timestamp")
+    if (
+        type(raw_id) is bytes
+        and 0 < len(raw_id) <= 128
+        and type(raw_command) is bytes
+        and len(raw_command) <= MAX_FIELD_BYTES
+        and type(raw_email) is bytes
+        and len(raw_email) <= 320
+        and type(raw_data) is bytes
+        and 0 < len(raw_data) <= MAX_FIELD_BYTES
+        and type(raw_ts) is bytes
+        and 0 < len(raw_ts) <= 18
+        and raw_ts.isdigit()
+    ):
+        try:
+            return Command(
+                raw_id.decode(),
+                raw_command.decode(),
+                raw_email.decode(),
+                _json_object.decode(raw_data),
+                int(raw_ts),
+            )
+        except (UnicodeDecodeError, msgspec.DecodeError, ValueError):
+            pass  # let the checked path name the exact problem
+    return decode_command_checked(fields)
+
+
+def decode_command_checked(fields: Fields) -> Command:
+    """Decode a backend-to-engine entry field by field, with a precise error for each fault."""
     order_id = _text(fields, "orderId")
     if not order_id or len(order_id) > 128:
         raise WireError("orderId must be 1 to 128 characters", order_id[:128] or None)

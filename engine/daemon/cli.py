@@ -42,22 +42,30 @@ def starting_point(settings: Settings, store: SnapshotStore) -> tuple[Engine, He
     found = store.newest_valid(
         load_checked,
         on_skip=lambda path, reason: logs.warning(
-            "snapshot_skipped", path=str(path), reason=reason,
+            "snapshot_skipped",
+            path=str(path),
+            reason=reason,
             hint="corrupt or unknown version; falling back to an older snapshot",
         ),
     )
     if found is None:
         logs.event(
-            "no_valid_snapshot", snapshot_dir=str(store.dir), files=len(store.paths()),
+            "no_valid_snapshot",
+            snapshot_dir=str(store.dir),
+            files=len(store.paths()),
             action="replaying both streams from the beginning",
         )
         return Engine(config), None
     path, header, state = found
     engine = Engine(config, state)
     logs.event(
-        "snapshot_loaded", path=str(path), seq=header.seq,
-        last_price_id=header.last_price_id, last_command_id=header.last_command_id,
-        open_positions=engine.open_positions(), load_s=round(time.monotonic() - began, 3),
+        "snapshot_loaded",
+        path=str(path),
+        seq=header.seq,
+        last_price_id=header.last_price_id,
+        last_command_id=header.last_command_id,
+        open_positions=engine.open_positions(),
+        load_s=round(time.monotonic() - began, 3),
     )
     return engine, header
 
@@ -89,11 +97,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in store.remove_stale_temporaries():
         logs.event("stale_temporary_removed", path=str(path))
     logs.event(
-        "starting", recover=settings.recover, redis_url=_redacted(settings.redis_url),
-        snapshot_dir=settings.snapshot_dir, snapshot_interval_s=settings.snapshot_interval_s,
-        snapshot_mode=settings.snapshot_mode, metrics_port=settings.metrics_port,
-        streams=[settings.price_stream, settings.command_stream, settings.response_stream,
-                 settings.events_stream],
+        "starting",
+        recover=settings.recover,
+        redis_url=_redacted(settings.redis_url),
+        snapshot_dir=settings.snapshot_dir,
+        snapshot_interval_s=settings.snapshot_interval_s,
+        snapshot_mode=settings.snapshot_mode,
+        metrics_port=settings.metrics_port,
+        streams=[
+            settings.price_stream,
+            settings.command_stream,
+            settings.response_stream,
+            settings.events_stream,
+        ],
     )
     engine, header = starting_point(settings, store)
 

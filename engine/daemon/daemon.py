@@ -42,7 +42,12 @@ from snapshots.store import SnapshotStore
 # Errors that mean "Redis is not answering right now": wait and retry, never give up.
 # ResponseError too (MISCONF, OOM, WRONGTYPE): the engine waits for an operator, it does not crash.
 OUTAGE_ERRORS = (
-    RedisConnectionError, RedisTimeoutError, ResponseError, ConnectionError, OSError, PublishError
+    RedisConnectionError,
+    RedisTimeoutError,
+    ResponseError,
+    ConnectionError,
+    OSError,
+    PublishError,
 )
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 2.0
@@ -151,8 +156,12 @@ class Daemon:
                     self.metrics, self.settings.metrics_host, self.settings.metrics_port
                 )
             except OSError as exc:
-                logs.error("metrics_port_unusable", port=self.settings.metrics_port,
-                           error=str(exc), hint="choose another --metrics-port, or 0 for none")
+                logs.error(
+                    "metrics_port_unusable",
+                    port=self.settings.metrics_port,
+                    error=str(exc),
+                    hint="choose another --metrics-port, or 0 for none",
+                )
                 await self._close()
                 return EXIT_REFUSED
         try:
@@ -195,17 +204,23 @@ class Daemon:
         if not self.publisher.idle:
             # A snapshot now would claim outputs that never reached Redis; recovery from the
             # previous snapshot replays and publishes them instead.
-            logs.error("final_snapshot_skipped", reason="outputs not published",
-                       unpublished=len(self.publisher.unsent))
+            logs.error(
+                "final_snapshot_skipped",
+                reason="outputs not published",
+                unpublished=len(self.publisher.unsent),
+            )
             return EXIT_UNPUBLISHED
         if self._snapshot_key != self._state_key():
             result = self.snapshotter.write_inline(self.engine.state, self._header())
             self._snapshot_done(result)
             if not result.ok:
                 return EXIT_UNPUBLISHED
-        logs.event("stopped", seq=self.engine.state.seq,
-                   last_price_id=self.engine.state.last_price_id,
-                   last_command_id=self.engine.state.last_command_id)
+        logs.event(
+            "stopped",
+            seq=self.engine.state.seq,
+            last_price_id=self.engine.state.last_price_id,
+            last_command_id=self.engine.state.last_command_id,
+        )
         return EXIT_OK
 
     async def _close(self) -> None:
@@ -223,8 +238,13 @@ class Daemon:
         for stream, position in zip(self.inputs, self.buffer.read_position, strict=True):
             gap = await streams.history_gap(self.redis, stream, position)
             if gap is not None:
-                logs.error("history_trimmed", stream=stream, position=position, reason=gap,
-                           hint="entries the replay needs are gone; the state would differ")
+                logs.error(
+                    "history_trimmed",
+                    stream=stream,
+                    position=position,
+                    reason=gap,
+                    hint="entries the replay needs are gone; the state would differ",
+                )
                 self.metrics.errors.labels("history_trimmed").inc()
                 if not self.settings.continue_on_mismatch:
                     raise DeterminismError(stream)
@@ -233,15 +253,21 @@ class Daemon:
         )
         if published > state.seq:
             after = dict(self.publisher.last_id)
-            self.publisher.start_verifying(
-                PublishedLog(self.link, after, state.seq, published)
+            self.publisher.start_verifying(PublishedLog(self.link, after, state.seq, published))
+            logs.event(
+                "replay_started",
+                from_seq=state.seq,
+                published_seq=published,
+                last_price_id=state.last_price_id,
+                last_command_id=state.last_command_id,
             )
-            logs.event("replay_started", from_seq=state.seq, published_seq=published,
-                       last_price_id=state.last_price_id,
-                       last_command_id=state.last_command_id)
         elif published < state.seq:
-            logs.warning("outputs_missing", published_seq=published, engine_seq=state.seq,
-                         hint="the output streams lost entries the snapshot had published")
+            logs.warning(
+                "outputs_missing",
+                published_seq=published,
+                engine_seq=state.seq,
+                hint="the output streams lost entries the snapshot had published",
+            )
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -253,7 +279,10 @@ class Daemon:
             await self.publisher.flush()  # what a broken connection left unpublished
             if not self._more and not len(buffer):
                 got = await streams.wait_for_entries(
-                    self.link, self.inputs, buffer.read_position, settings.read_count,
+                    self.link,
+                    self.inputs,
+                    buffer.read_position,
+                    settings.read_count,
                     settings.block_ms,
                 )
                 for kind, entries in enumerate(got):
@@ -297,8 +326,12 @@ class Daemon:
             time.sleep(wait_s + 0.00005)
         else:
             if wait_s > 1:
-                logs.warning("entry_from_the_future", wait_s=round(wait_s, 3),
-                             entry_ms=oldest[0], server_ms=server_us // 1000)
+                logs.warning(
+                    "entry_from_the_future",
+                    wait_s=round(wait_s, 3),
+                    entry_ms=oldest[0],
+                    server_ms=server_us // 1000,
+                )
             await asyncio.sleep(min(wait_s, 0.1))
 
     def _apply(self, batch: list[Ordered], server_us: int) -> None:
@@ -318,8 +351,12 @@ class Daemon:
                     first[kind] = entry_id
         except Exception as exc:
             self.publisher.add(outputs)
-            logs.error("core_exception", entry_id=entry_id, error=f"{type(exc).__name__}: {exc}",
-                       hint="the core must never raise; the engine stops before anything else")
+            logs.error(
+                "core_exception",
+                entry_id=entry_id,
+                error=f"{type(exc).__name__}: {exc}",
+                hint="the core must never raise; the engine stops before anything else",
+            )
             self.metrics.errors.labels("core_exception").inc()
             self.stopping = True
             raise CoreFailure(entry_id) from exc
@@ -385,8 +422,7 @@ class Daemon:
         if self.publisher.verifying:
             verified = self.publisher.finish_verifying(self.engine.state.seq)
             if verified is not None:
-                logs.event("replay_verified", verified_outputs=verified,
-                           seq=self.engine.state.seq)
+                logs.event("replay_verified", verified_outputs=verified, seq=self.engine.state.seq)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_EVERY_S
             await self.redis.set(
@@ -427,9 +463,13 @@ class Daemon:
         self._trim_due = True
         self.metrics.snapshot_written(result.duration_s, result.size)
         logs.event(
-            "snapshot_written", path=result.path, seq=h.seq, bytes=result.size,
+            "snapshot_written",
+            path=result.path,
+            seq=h.seq,
+            bytes=result.size,
             duration_ms=round(result.duration_s * 1000, 2),
-            loop_stall_ms=round(result.stall_s * 1000, 3), mode=result.mode,
+            loop_stall_ms=round(result.stall_s * 1000, 3),
+            mode=result.mode,
             open_positions=self.engine.open_positions(),
         )
 
@@ -454,8 +494,12 @@ class Daemon:
     async def _outage(self, exc: BaseException) -> None:
         self.metrics.redis_outages.inc()
         self.metrics.errors.labels("redis").inc()
-        logs.warning("redis_unavailable", error=f"{type(exc).__name__}: {exc}",
-                     unpublished=len(self.publisher.unsent), buffered=len(self.buffer))
+        logs.warning(
+            "redis_unavailable",
+            error=f"{type(exc).__name__}: {exc}",
+            unpublished=len(self.publisher.unsent),
+            buffered=len(self.buffer),
+        )
         await self._until_redis_answers(first=False)
 
     async def _until_redis_answers(self, first: bool) -> None:
@@ -470,8 +514,11 @@ class Daemon:
                 await self.link.execute([["PING"]])
                 dropped = await self.publisher.reconcile()
                 if failures or not first:
-                    logs.event("redis_available", after_s=round(time.monotonic() - began, 3),
-                               already_published=dropped)
+                    logs.event(
+                        "redis_available",
+                        after_s=round(time.monotonic() - began, 3),
+                        already_published=dropped,
+                    )
                 return
             except OUTAGE_ERRORS as exc:
                 failures += 1

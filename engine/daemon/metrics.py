@@ -27,7 +27,8 @@ class _Rejections(Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
-            "engine_rejected_entries", "Input entries rejected without a response, by kind",
+            "engine_rejected_entries",
+            "Input entries rejected without a response, by kind",
             labels=["kind"],
         )
         for kind, count in sorted(self.source().items()):
@@ -43,8 +44,11 @@ class Metrics:
         self.commands = Counter("engine_commands_applied", "Command entries applied", registry=r)
         self.ticks = Counter("engine_ticks_applied", "Price entries applied", registry=r)
         self.errors = Counter(
-            "engine_errors", "Errors by kind: error responses, rejected entries, Redis outages, "
-            "publish and snapshot failures, determinism mismatches", ["kind"], registry=r,
+            "engine_errors",
+            "Errors by kind: error responses, rejected entries, Redis outages, "
+            "publish and snapshot failures, determinism mismatches",
+            ["kind"],
+            registry=r,
         )
         self.outputs = Counter(
             "engine_outputs_published", "Outputs published", ["stream"], registry=r
@@ -55,32 +59,36 @@ class Metrics:
         self.lag = Gauge(
             "engine_stream_lag_ms",
             "Server time minus the ID time of the oldest entry of the last batch, per stream",
-            ["stream"], registry=r,
+            ["stream"],
+            registry=r,
         )
         self.seq = Gauge("engine_output_seq", "The engine's output sequence number", registry=r)
         self.open_positions = Gauge("engine_open_positions", "Open positions", registry=r)
         self.snapshot_duration = Histogram(
-            "engine_snapshot_duration_seconds", "Time to serialize, compress, hash and write",
-            buckets=_SECONDS_BUCKETS, registry=r,
+            "engine_snapshot_duration_seconds",
+            "Time to serialize, compress, hash and write",
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
         )
         self.snapshot_stall = Gauge(
             "engine_snapshot_loop_stall_seconds",
-            "How long the event loop was blocked to start the last snapshot", registry=r,
+            "How long the event loop was blocked to start the last snapshot",
+            registry=r,
         )
         self.snapshot_stall_max = Gauge(
             "engine_snapshot_loop_stall_max_seconds",
-            "Longest event-loop block caused by a snapshot since start", registry=r,
+            "Longest event-loop block caused by a snapshot since start",
+            registry=r,
         )
         self.snapshot_age = Gauge(
-            "engine_snapshot_age_seconds", "Seconds since the last snapshot was written",
+            "engine_snapshot_age_seconds",
+            "Seconds since the last snapshot was written",
             registry=r,
         )
         self.snapshot_bytes = Gauge(
             "engine_snapshot_bytes", "Size of the last snapshot file", registry=r
         )
-        self.redis_outages = Counter(
-            "engine_redis_outages", "Redis connections lost", registry=r
-        )
+        self.redis_outages = Counter("engine_redis_outages", "Redis connections lost", registry=r)
         self._last_snapshot: float | None = None
         self._stall_max = 0.0
         self.snapshot_age.set_function(self._age)
@@ -116,8 +124,10 @@ async def serve(metrics: Metrics, host: str, port: int) -> asyncio.Server:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
             line = request.split(b"\r\n", 1)[0].split()
-            if len(line) >= 2 and line[0] in (b"GET", b"HEAD") and line[1].split(b"?")[0] in (
-                b"/metrics", b"/"
+            if (
+                len(line) >= 2
+                and line[0] in (b"GET", b"HEAD")
+                and line[1].split(b"?")[0] in (b"/metrics", b"/")
             ):
                 body = metrics.render()
                 head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"

@@ -30,9 +30,7 @@ class PublishError(Exception):
 
 def as_bytes(fields: dict[str, Any]) -> Encoded:
     """Fields as Redis returns them, for comparing a replayed output with a published one."""
-    return {
-        k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()
-    }
+    return {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
 
 
 class Publisher:

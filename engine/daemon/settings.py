@@ -124,16 +124,21 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
     for name, (env, _, help_text) in SPEC.items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(
-            flag, dest=name, default=None, metavar=env,
+            flag,
+            dest=name,
+            default=None,
+            metavar=env,
             help=f"{help_text} [{env}] (default: {getattr(defaults, name)})",
         )
     parser.add_argument(
-        "--recover", action="store_true",
+        "--recover",
+        action="store_true",
         help="start from the newest valid snapshot (or the streams' beginning) and replay; "
         "required when the snapshot directory already holds snapshots",
     )
     parser.add_argument(
-        "--continue-on-mismatch", action="store_true",
+        "--continue-on-mismatch",
+        action="store_true",
         help="during recovery, log a replayed output that differs from the published one and "
         "go on instead of exiting with status 3",
     )

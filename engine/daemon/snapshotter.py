@@ -58,9 +58,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(
-    fd: int, store: SnapshotStore, state: EngineState, header: Header, parent: int
-) -> None:
+def _child(fd: int, store: SnapshotStore, state: EngineState, header: Header, parent: int) -> None:
     """The forked child's whole life; never returns."""
     status = 1
     try:
@@ -78,8 +76,12 @@ def _child(
             os.nice(CHILD_NICENESS)
         started = time.perf_counter()
         path, size = write(store, state, header)
-        report = {"ok": True, "path": str(path), "size": size,
-                  "duration_s": time.perf_counter() - started}
+        report = {
+            "ok": True,
+            "path": str(path),
+            "size": size,
+            "duration_s": time.perf_counter() - started,
+        }
         status = 0
     except BaseException as exc:
         report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -141,8 +143,14 @@ class Snapshotter:
             path, size = write(self.store, state, header)
         except Exception as exc:
             took = time.perf_counter() - began
-            return SnapshotResult(header, False, error=f"{type(exc).__name__}: {exc}",
-                                  duration_s=took, stall_s=took, mode="inline")
+            return SnapshotResult(
+                header,
+                False,
+                error=f"{type(exc).__name__}: {exc}",
+                duration_s=took,
+                stall_s=took,
+                mode="inline",
+            )
         took = time.perf_counter() - began
         return SnapshotResult(header, True, str(path), size, took, took, mode="inline")
 

@@ -157,4 +157,3 @@ async def history_gap(redis: Redis, stream: str, position: str) -> str | None:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-

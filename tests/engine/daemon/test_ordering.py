@@ -41,7 +41,9 @@ def test_buffer_holds_back_entries_at_or_after_the_bound() -> None:
     buf.add(COMMAND, [(b"5-0", {"c": 1}), (b"6-0", {"c": 2})])
     assert buf.read_position == ["9-0", "6-0"]
     assert [(k, i) for k, i, _ in buf.release(time_bound(7_000))] == [
-        (PRICE, "5-0"), (COMMAND, "5-0"), (COMMAND, "6-0"),
+        (PRICE, "5-0"),
+        (COMMAND, "5-0"),
+        (COMMAND, "6-0"),
     ]
     assert len(buf) == 1 and buf.oldest() == (9, 0)
     assert buf.release(time_bound(9_000)) == []
@@ -53,14 +55,22 @@ def test_buffer_holds_back_entries_at_or_after_the_bound() -> None:
 # runs rounds at random moments with a small COUNT. What it applies must be the global merge.
 @st.composite
 def worlds(draw):
-    events = draw(st.lists(
-        st.tuples(st.sampled_from([PRICE, COMMAND]), st.integers(0, 3)), min_size=0, max_size=60,
-    ))
+    events = draw(
+        st.lists(
+            st.tuples(st.sampled_from([PRICE, COMMAND]), st.integers(0, 3)),
+            min_size=0,
+            max_size=60,
+        )
+    )
     # Per round: how many producer writes come first (bursts outrun a small COUNT) and how many
     # milliseconds pass after it.
-    rounds = draw(st.lists(
-        st.tuples(st.integers(0, 6), st.integers(0, 4)), min_size=1, max_size=80,
-    ))
+    rounds = draw(
+        st.lists(
+            st.tuples(st.integers(0, 6), st.integers(0, 4)),
+            min_size=1,
+            max_size=80,
+        )
+    )
     count = draw(st.integers(1, 5))
     return events, rounds, count
 

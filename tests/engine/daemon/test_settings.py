@@ -14,20 +14,35 @@ def test_defaults_are_the_seeds_streams_and_the_documented_values() -> None:
     s = parse([], {})
     assert s == Settings()
     assert (s.price_stream, s.command_stream, s.response_stream, s.events_stream) == (
-        "engine_input", "backend-to-engine", "engine_response", "engine_events",
+        "engine_input",
+        "backend-to-engine",
+        "engine_response",
+        "engine_events",
     )
     assert (s.redis_url, s.snapshot_dir, s.snapshot_interval_s, s.snapshot_keep) == (
-        "redis://127.0.0.1:6379/0", "./var/snapshots", 5.0, 10,
+        "redis://127.0.0.1:6379/0",
+        "./var/snapshots",
+        5.0,
+        10,
     )
     assert not s.recover and not s.continue_on_mismatch
 
 
 def test_environment_sets_and_flags_override() -> None:
-    env = {"REDIS_URL": "redis://h:1/2", "SNAPSHOT_KEEP": "3", "METRICS_PORT": "0",
-           "TRIM_STREAMS": "false", "COMMAND_STREAM": "cmds"}
+    env = {
+        "REDIS_URL": "redis://h:1/2",
+        "SNAPSHOT_KEEP": "3",
+        "METRICS_PORT": "0",
+        "TRIM_STREAMS": "false",
+        "COMMAND_STREAM": "cmds",
+    }
     s = parse(["--snapshot-keep", "4", "--recover"], env)
     assert (s.redis_url, s.snapshot_keep, s.metrics_port, s.trim_streams, s.command_stream) == (
-        "redis://h:1/2", 4, 0, False, "cmds",
+        "redis://h:1/2",
+        4,
+        0,
+        False,
+        "cmds",
     )
     assert s.recover
 
@@ -82,7 +97,9 @@ def test_help_lists_every_setting_and_its_environment_variable() -> None:
 def test_a_malformed_flag_makes_the_daemon_exit_2_with_a_message() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "engine", "--snapshot-keep", "zero"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "--snapshot-keep" in done.stderr
