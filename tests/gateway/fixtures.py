@@ -33,9 +33,9 @@ def engine(redis_url: str, workdir: Path) -> Iterator[EngineProcess]:
 
 
 @pytest.fixture
-def gateway(redis_url: str, smtp: SmtpSink, workdir: Path, engine: EngineProcess) -> Iterator[
-    GatewayProcess
-]:
+def gateway(
+    redis_url: str, smtp: SmtpSink, workdir: Path, engine: EngineProcess
+) -> Iterator[GatewayProcess]:
     proc = GatewayProcess(redis_url, workdir, SMTP_URL=smtp.url).start()
     yield proc
     proc.stop()
@@ -51,4 +51,3 @@ def priced(redis_url: str, engine: EngineProcess) -> dict[str, tuple[int, int, i
     }
     push_prices(redis_url, prices)
     return prices
-

@@ -52,6 +52,7 @@ async def test_body_limit_by_length_and_by_stream():
     assert (await client.post("/api/echo", content=b"x" * 100)).json() == {"size": 100}
     too_big = await client.post("/api/echo", content=b"x" * 101)
     assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
+
     async def chunks():
         yield b"x" * 60
         yield b"x" * 60

@@ -58,6 +58,7 @@ def test_cached_session_still_expires():
 )
 def test_origin_check(origin: str | None, allowed: bool):
     headers = {"Host": "gw.example:8000"} | ({"Origin": origin} if origin else {})
-    assert origin_allowed(
-        _request(headers), "https://public.example", ("https://app.example",)
-    ) is allowed
+    assert (
+        origin_allowed(_request(headers), "https://public.example", ("https://app.example",))
+        is allowed
+    )

@@ -102,9 +102,9 @@ def test_resume_after_reconnect_replays_missed_events_once(
 ):
     with _ws(gateway, alice) as ws:
         ws.recv(timeout=10)
-        trade_id = alice.post("/api/v1/trade/create", json=TRADE).json()["engineResponse"][
-            "data"
-        ]["tradeId"]
+        trade_id = alice.post("/api/v1/trade/create", json=TRADE).json()["engineResponse"]["data"][
+            "tradeId"
+        ]
         opened, _ = _until(ws, _event("TRADE_OPENED", trade_id))
     # Offline: Alice's trade closes and she opens another; Bob trades too.
     alice.post("/api/v1/trade/close", json={"tradeId": trade_id})
