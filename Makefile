@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/engine_core.py
 	$(PY) bench/engine_streams.py
 	$(PY) bench/worker_pg.py
+	$(PY) bench/gateway_http.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis web/node_modules gateway/static/vendor

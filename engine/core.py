@@ -250,19 +250,19 @@ class Engine:
                 )
         state = self.state
         state.trade_seq += 1
-        trade = Trade(
-            trade_id=command.order_id,
-            email=account.email,
-            asset=data.asset,
-            is_long=is_long,
-            margin=margin,
-            leverage=leverage,
-            entry_price=entry,
-            stop_loss=stop_loss,
-            take_profit=take_profit,
-            liquidation=liquidation_level(margin, leverage, entry, is_long, config.maintenance_bps),
-            opened_at=state.now_ms,
-            seq=state.trade_seq,
+        trade = Trade(  # positional, in field order (trade_id ... seq): the hot path
+            command.order_id,
+            account.email,
+            data.asset,
+            is_long,
+            margin,
+            leverage,
+            entry,
+            stop_loss,
+            take_profit,
+            liquidation_level(margin, leverage, entry, is_long, config.maintenance_bps),
+            state.now_ms,
+            state.trade_seq,
         )
         account.free -= margin
         account.locked += margin
@@ -274,8 +274,10 @@ class Engine:
 
     def _close_trade(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
         self._account(command)
-        data = convert(command.trade_data, CloseTradeData)
-        trade = self.state.trades.get(data.tradeId)
+        trade_id = command.trade_data.get("tradeId")
+        if type(trade_id) is not str:
+            trade_id = convert(command.trade_data, CloseTradeData).tradeId  # names the fault
+        trade = self.state.trades.get(trade_id)
         if trade is None or trade.email != command.email:
             raise Rejected("TRADE_NOT_FOUND", "no such open trade", "tradeId")
         price = self._fresh_price(trade.asset)  # closing at a stale price would be a free option

@@ -51,7 +51,12 @@ def convert(trade_data: dict[str, Any], kind: type[T]) -> T:
         return msgspec.convert(trade_data, kind)
     except msgspec.ValidationError as exc:
         text = str(exc)
-        field = text.rpartition("$.")[2].rstrip("`") if "$." in text else None
+        if "$." in text:
+            field: str | None = text.rpartition("$.")[2].rstrip("`")
+        elif "missing required field `" in text:
+            field = text.split("`")[1]
+        else:
+            field = None
         raise Rejected("INVALID_TRADE_DATA", f"invalid tradeData: {text}", field) from None
 
 

@@ -171,8 +171,9 @@ def _wait(
                 return
         for proc, log in procs:
             if not proc.alive():
-                raise RuntimeError(f"{log.name} exited while waiting for {what}:\n"
-                                   f"{log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{log.name} exited while waiting for {what}:\n{log.read_text()[-3000:]}"
+                )
         if time.monotonic() > deadline:
             tails = "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for _, log in procs)
             raise RuntimeError(f"{what} not ready after {timeout}s\n{tails}")
@@ -257,11 +258,14 @@ def page(stack: Stack) -> Iterator[Any]:
                 tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
                 tab.on(
                     "console",
-                    lambda msg: errors.append(f"console: {msg.text}")
-                    # Expected refusals (401 before sign-in, 404 before a first price, the 422
-                    # of the bad stop-loss) are logged by Chromium as failed resource loads.
-                    if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-                    else None,
+                    lambda msg: (
+                        errors.append(f"console: {msg.text}")
+                        # Expected refusals (401 before sign-in, 404 before a first price, the 422
+                        # of the bad stop-loss) are logged by Chromium as failed resource loads.
+                        if msg.type == "error"
+                        and not msg.text.startswith("Failed to load resource")
+                        else None
+                    ),
                 )
                 yield tab
             finally:

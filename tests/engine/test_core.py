@@ -292,3 +292,14 @@ def test_malformed_command_with_order_id_gets_error_response_and_engine_goes_on(
     assert d.engine.state.rejected["command_malformed"] == 2
     r = d.call("u1", "TRANSFER_ALL", ALICE)
     assert (r.status, r.data["code"]) == (m.ERROR, "UNKNOWN_COMMAND")
+
+
+def test_close_trade_with_a_malformed_trade_id_names_the_field():
+    d = funded()
+    for i, bad in enumerate([{}, {"tradeId": 5}, {"tradeId": None}]):
+        r = d.call(f"c{i}", m.CLOSE_TRADE, ALICE, **bad)
+        assert (r.status, r.data["code"], r.data["field"]) == (
+            m.ERROR,
+            "INVALID_TRADE_DATA",
+            "tradeId",
+        ), r.message

@@ -29,7 +29,10 @@ from snapshots.state import load_checked
 from snapshots.store import SnapshotStore
 
 PRICES, COMMANDS, RESPONSES, EVENTS = (
-    "engine_input", "backend-to-engine", "engine_response", "engine_events",
+    "engine_input",
+    "backend-to-engine",
+    "engine_response",
+    "engine_events",
 )
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,11 +64,17 @@ class EngineProcess:
         assert self.proc is None or self.proc.poll() is not None, "engine already running"
         self._offset = self.log.stat().st_size if self.log.exists() else 0
         argv = [
-            sys.executable, "-m", "engine",
-            "--redis-url", self.redis_url,
-            "--snapshot-dir", str(self.snapshot_dir),
-            "--metrics-port", "0",
-            *self.args, *extra,
+            sys.executable,
+            "-m",
+            "engine",
+            "--redis-url",
+            self.redis_url,
+            "--snapshot-dir",
+            str(self.snapshot_dir),
+            "--metrics-port",
+            "0",
+            *self.args,
+            *extra,
         ]
         if recover:
             argv.append("--recover")

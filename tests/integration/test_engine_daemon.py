@@ -55,9 +55,7 @@ def _response(client: redis.Redis, order_id: str, timeout: float = 20.0) -> dict
 
 
 def _events(client: redis.Redis) -> list[dict[str, str]]:
-    return [
-        {k.decode(): v.decode() for k, v in f.items()} for _, f in client.xrange(EVENTS)
-    ]
+    return [{k.decode(): v.decode() for k, v in f.items()} for _, f in client.xrange(EVENTS)]
 
 
 def _check_published_equals_replay(client: redis.Redis) -> None:
@@ -66,15 +64,14 @@ def _check_published_equals_replay(client: redis.Redis) -> None:
     assert conserved(engine)
 
 
-def test_a_command_gets_its_response_end_to_end(
-    engine: EngineProcess, client: redis.Redis
-) -> None:
+def test_a_command_gets_its_response_end_to_end(engine: EngineProcess, client: redis.Redis) -> None:
     engine.start()
     feed = Feeder(client)
     feed.price("BTC_USDC", 1_000_000, 1_000_100)
     created = feed.command("CREATE_ACCOUNT", "alice@x.io")
-    trade = feed.command("CREATE_TRADE", "alice@x.io", asset="BTC_USDC", margin="100",
-                         direction="LONG", leverage=20)
+    trade = feed.command(
+        "CREATE_TRADE", "alice@x.io", asset="BTC_USDC", margin="100", direction="LONG", leverage=20
+    )
     balance = feed.command("GET_USD_BALANCE", "alice@x.io")
     assert _response(client, created)["status"] == "success"
     opened = _response(client, trade)
@@ -94,19 +91,38 @@ def test_ticks_fire_stop_loss_take_profit_and_liquidation(
     feed = Feeder(client)
     feed.price("ETH_USDC", 2_000_000)
     feed.command("CREATE_ACCOUNT", "bob@x.io")
-    sl = feed.command("CREATE_TRADE", "bob@x.io", asset="ETH_USDC", margin="50",
-                      direction="LONG", leverage=10, stopLossPrice="190")
-    tp = feed.command("CREATE_TRADE", "bob@x.io", asset="ETH_USDC", margin="50",
-                      direction="SHORT", leverage=10, takeProfitPrice="195")
-    liq = feed.command("CREATE_TRADE", "bob@x.io", asset="ETH_USDC", margin="50",
-                       direction="LONG", leverage=1000)
+    sl = feed.command(
+        "CREATE_TRADE",
+        "bob@x.io",
+        asset="ETH_USDC",
+        margin="50",
+        direction="LONG",
+        leverage=10,
+        stopLossPrice="190",
+    )
+    tp = feed.command(
+        "CREATE_TRADE",
+        "bob@x.io",
+        asset="ETH_USDC",
+        margin="50",
+        direction="SHORT",
+        leverage=10,
+        takeProfitPrice="195",
+    )
+    liq = feed.command(
+        "CREATE_TRADE", "bob@x.io", asset="ETH_USDC", margin="50", direction="LONG", leverage=1000
+    )
     for order in (sl, tp, liq):
         assert _response(client, order)["status"] == "success"
     feed.price("ETH_USDC", 1_975_000)  # -1.25%: the 100x long is liquidated
     feed.price("ETH_USDC", 1_890_000)  # through the short's target and the long's stop
+
     def exits() -> dict[str, str]:
-        return {e["tradeId"]: e["eventType"] for e in _events(client)
-                if e["eventType"] not in ("TRADE_OPENED", "ACCOUNT_CREATED")}
+        return {
+            e["tradeId"]: e["eventType"]
+            for e in _events(client)
+            if e["eventType"] not in ("TRADE_OPENED", "ACCOUNT_CREATED")
+        }
 
     wait_for(lambda: len(exits()) == 3, 20, "three trigger events", every=0.05)
     fired = exits()
@@ -123,8 +139,15 @@ def test_a_repeated_order_id_gets_the_original_answer_and_changes_nothing(
     feed.price("SOL_USDC", 1_500_000)
     feed.command("CREATE_ACCOUNT", "carol@x.io")
     for _ in range(2):
-        feed.command("CREATE_TRADE", "carol@x.io", order_id="same-order", asset="SOL_USDC",
-                     margin="10", direction="LONG", leverage=10)
+        feed.command(
+            "CREATE_TRADE",
+            "carol@x.io",
+            order_id="same-order",
+            asset="SOL_USDC",
+            margin="10",
+            direction="LONG",
+            leverage=10,
+        )
     balance = feed.command("GET_USD_BALANCE", "carol@x.io")
     _response(client, balance)
     answers = responses_by_order(client)["same-order"]
@@ -151,11 +174,20 @@ def test_malformed_entries_on_both_streams_are_answered_or_counted_and_the_engin
         client.xadd(PRICES, {"data": "e30=", "format": "base64_v2"})
         client.xadd(PRICES, {"data": b"\xff\xfe"})
         client.xadd("backend-to-engine", {"nothing": "useful"})
-        client.xadd("backend-to-engine", {"orderId": "bad-json", "command": "CREATE_TRADE",
-                                          "email": "d@x.io", "tradeData": "{not json"})
+        client.xadd(
+            "backend-to-engine",
+            {
+                "orderId": "bad-json",
+                "command": "CREATE_TRADE",
+                "email": "d@x.io",
+                "tradeData": "{not json",
+            },
+        )
         client.xadd("backend-to-engine", {"orderId": "no-command", "email": "d@x.io"})
-        client.xadd("backend-to-engine", {"orderId": "weird", "command": "DROP_TABLES",
-                                          "email": "d@x.io", "tradeData": "{}"})
+        client.xadd(
+            "backend-to-engine",
+            {"orderId": "weird", "command": "DROP_TABLES", "email": "d@x.io", "tradeData": "{}"},
+        )
         client.xadd("backend-to-engine", {"orderId": b"\xff\xfe", "command": "GET_BALANCE"})
         client.xadd("backend-to-engine", {"orderId": "x" * 70_000, "command": "GET_BALANCE"})
         ok = feed.command("CREATE_ACCOUNT", "d@x.io")
@@ -187,7 +219,7 @@ def _samples(text: str, name: str) -> dict[str, float]:
     for line in text.splitlines():
         if line.startswith(name):
             key, _, value = line.rpartition(" ")
-            labels = key[len(name):]
+            labels = key[len(name) :]
             if labels == "" or labels.startswith("{"):
                 out[labels.strip("{}")] = float(value)
     return out
@@ -203,8 +235,9 @@ def test_metrics_endpoint_reports_and_shrugs_off_bad_requests(
         feed = Feeder(client)
         feed.price("BTC_USDC", 1_000_000)
         feed.command("CREATE_ACCOUNT", "e@x.io")
-        last = feed.command("CREATE_TRADE", "e@x.io", asset="BTC_USDC", margin="1",
-                            direction="LONG", leverage=10)
+        last = feed.command(
+            "CREATE_TRADE", "e@x.io", asset="BTC_USDC", margin="1", direction="LONG", leverage=10
+        )
         _response(client, last)
         engine.wait_event("snapshot_written")
         text = wait_for(lambda: _metrics(port), 10, "metrics")
@@ -234,8 +267,9 @@ def test_sigterm_writes_a_final_snapshot_and_a_restart_has_nothing_to_replay(
     feed = Feeder(client)
     feed.price("BTC_USDC", 1_000_000)
     feed.command("CREATE_ACCOUNT", "f@x.io")
-    last = feed.command("CREATE_TRADE", "f@x.io", asset="BTC_USDC", margin="5",
-                        direction="SHORT", leverage=30)
+    last = feed.command(
+        "CREATE_TRADE", "f@x.io", asset="BTC_USDC", margin="5", direction="SHORT", leverage=30
+    )
     _response(client, last)
     assert engine.terminate() == 0
     stopped = engine.events("stopped")[-1]
@@ -301,9 +335,7 @@ def test_the_engine_waits_for_redis_to_appear(tmp_path: Path) -> None:
         engine.close()
 
 
-def test_a_busy_metrics_port_is_refused_with_a_message(
-    redis_url: str, tmp_path: Path
-) -> None:
+def test_a_busy_metrics_port_is_refused_with_a_message(redis_url: str, tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -31,8 +31,11 @@ def _outputs(first_seq: int, count: int) -> list[Output]:
         if seq % 3:
             out.append(Response(f"o{seq}", "success", {"n": seq}, "ok", 1000 + seq, seq))
         else:
-            out.append(Event("TRADE_CLOSED", f"t{seq}", "a@x.io", "BTC_USDC", -seq, seq, 99,
-                             1000 + seq, seq))
+            out.append(
+                Event(
+                    "TRADE_CLOSED", f"t{seq}", "a@x.io", "BTC_USDC", -seq, seq, 99, 1000 + seq, seq
+                )
+            )
     return out
 
 
@@ -60,7 +63,9 @@ def _link(client: Redis) -> Link:
 def _publisher(client: Redis, mismatches: list[Mismatch] | None = None) -> Publisher:
     sink = mismatches if mismatches is not None else []
     return Publisher(
-        _link(client), NAMES, {NAMES.responses: "0-0", NAMES.events: "0-0"},
+        _link(client),
+        NAMES,
+        {NAMES.responses: "0-0", NAMES.events: "0-0"},
         on_mismatch=sink.append,
     )
 
@@ -116,8 +121,9 @@ async def test_recovery_compares_instead_of_republishing(client: Redis) -> None:
     mismatches: list[Mismatch] = []
     second = _publisher(client, mismatches)
     second.start_verifying(
-        PublishedLog(_link(client), {NAMES.responses: "0-0", NAMES.events: "0-0"}, 5,
-                     published_max, 4)
+        PublishedLog(
+            _link(client), {NAMES.responses: "0-0", NAMES.events: "0-0"}, 5, published_max, 4
+        )
     )
     second.add(_outputs(6, 20))  # replay recomputes 6..20, then goes on to 25
     await second.flush()

@@ -73,8 +73,12 @@ class Load(threading.Thread):
         asset = rng.choice(ASSETS)
         price = self.prices[asset]
         is_long = rng.random() < 0.5
-        data = {"asset": asset, "margin": str(rng.randint(1, 40)),
-                "direction": "LONG" if is_long else "SHORT", "leverage": rng.choice([10, 50, 200])}
+        data = {
+            "asset": asset,
+            "margin": str(rng.randint(1, 40)),
+            "direction": "LONG" if is_long else "SHORT",
+            "leverage": rng.choice([10, 50, 200]),
+        }
         if rng.random() < 0.6:
             off = price * rng.randint(2, 20) // 1000
             data["stopLossPrice"] = price - off if is_long else price + off
@@ -100,8 +104,9 @@ class Load(threading.Thread):
                         self._trade(pipe)
                     elif roll < 0.8:
                         trade = self.rng.choice(self.sent)
-                        self._command(pipe, "CLOSE_TRADE", self.rng.choice(self.users),
-                                      tradeId=trade)
+                        self._command(
+                            pipe, "CLOSE_TRADE", self.rng.choice(self.users), tradeId=trade
+                        )
                     else:
                         self._command(pipe, "GET_BALANCE", self.rng.choice(self.users))
                 pipe.execute()
@@ -177,8 +182,16 @@ def test_kill_9_at_random_moments_under_load_loses_and_duplicates_nothing(
 
 def _run_with_snapshots(redis_url: str, client: redis.Redis, snaps: Path) -> list[str]:
     """An engine that writes several snapshots under some trading, stopped with SIGTERM."""
-    engine = EngineProcess(redis_url, snaps, "--snapshot-interval-s", "0.1",
-                           "--trim-streams", "false", "--snapshot-keep", "50")
+    engine = EngineProcess(
+        redis_url,
+        snaps,
+        "--snapshot-interval-s",
+        "0.1",
+        "--trim-streams",
+        "false",
+        "--snapshot-keep",
+        "50",
+    )
     load = Load(redis_url, seed=11, commands_per_s=200)
     try:
         engine.start()

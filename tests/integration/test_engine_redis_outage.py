@@ -76,8 +76,14 @@ def test_redis_killed_and_restarted_under_load_loses_no_acknowledged_command(
     tmp_path: Path,
 ) -> None:
     with RedisServer(appendonly=True, appendfsync="always") as server:
-        engine = EngineProcess(server.url, tmp_path / "snaps", "--snapshot-interval-s", "0.3",
-                               "--trim-streams", "false")
+        engine = EngineProcess(
+            server.url,
+            tmp_path / "snaps",
+            "--snapshot-interval-s",
+            "0.3",
+            "--trim-streams",
+            "false",
+        )
         producer = Producer(server.url)
         try:
             engine.start()
@@ -95,7 +101,9 @@ def test_redis_killed_and_restarted_under_load_loses_no_acknowledged_command(
             client = server.client()
             wait_for(
                 lambda: set(producer.acknowledged) <= responses_by_order(client).keys(),
-                60, "responses to every acknowledged command", every=0.2,
+                60,
+                "responses to every acknowledged command",
+                every=0.2,
             )
             feed = Feeder(client)  # one last command proves the engine is live
             last = feed.command("GET_BALANCE", "u1@x.io")

@@ -48,8 +48,9 @@ def _trade_a_while(client: redis.Redis, engine: EngineProcess, rounds: int) -> l
 def test_input_streams_are_trimmed_below_the_oldest_kept_snapshot_only(
     redis_url: str, tmp_path: Path, client: redis.Redis
 ) -> None:
-    engine = EngineProcess(redis_url, tmp_path / "snaps", "--snapshot-interval-s", "0.1",
-                           "--snapshot-keep", "2")
+    engine = EngineProcess(
+        redis_url, tmp_path / "snaps", "--snapshot-interval-s", "0.1", "--snapshot-keep", "2"
+    )
     try:
         engine.start()
         _trade_a_while(client, engine, 60)
@@ -84,8 +85,9 @@ def test_a_consumer_group_keeps_what_it_has_not_acknowledged(
     redis_url: str, tmp_path: Path, client: redis.Redis
 ) -> None:
     client.xgroup_create(COMMANDS, "worker", id="0", mkstream=True)
-    engine = EngineProcess(redis_url, tmp_path / "snaps", "--snapshot-interval-s", "0.1",
-                           "--snapshot-keep", "1")
+    engine = EngineProcess(
+        redis_url, tmp_path / "snaps", "--snapshot-interval-s", "0.1", "--snapshot-keep", "1"
+    )
     try:
         engine.start()
         sent = _trade_a_while(client, engine, 20)
@@ -97,9 +99,7 @@ def test_a_consumer_group_keeps_what_it_has_not_acknowledged(
         for _ in range(15):
             more.command("GET_BALANCE", "trim@x.io")
         wait_for(lambda: more.sent[-1] in responses_by_order(client), 20, "a response")
-        wait_for(
-            lambda: any(e["stream"] == PRICES for e in engine.events("trimmed")), 20, "a trim"
-        )
+        wait_for(lambda: any(e["stream"] == PRICES for e in engine.events("trimmed")), 20, "a trim")
         engine.wait_event("snapshot_written")
         assert engine.terminate() == 0
     finally:
@@ -113,9 +113,7 @@ def test_a_consumer_group_keeps_what_it_has_not_acknowledged(
     assert header is not None
     first_price = _first_id(client, PRICES)
     assert first_price is not None
-    assert parse_id(client.xrange(PRICES, count=1)[0][0].decode()) <= parse_id(
-        header.last_price_id
-    )
+    assert parse_id(client.xrange(PRICES, count=1)[0][0].decode()) <= parse_id(header.last_price_id)
 
 
 @pytest.mark.parametrize("removal", ["XDEL", "XTRIM"])

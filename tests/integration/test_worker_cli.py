@@ -14,8 +14,13 @@ from devstack.ports import free_port
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker", *args], env=os.environ | env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def test_migrate_applies_the_schema_once(database_url):
@@ -25,8 +30,10 @@ async def test_migrate_applies_the_schema_once(database_url):
     assert (again.returncode, again.stdout.strip()) == (0, "up to date"), again.stderr
     conn = await asyncpg.connect(database_url)
     try:
-        tables = {r[0] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {
+            r[0]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
     finally:
         await conn.close()
     assert {"users", "orders", "trades", "ledger", "schema_migrations"} <= tables
@@ -37,7 +44,9 @@ def test_run_waits_for_postgres_and_stops_cleanly_on_sigterm(redis_url):
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker", "run", "--retry-max", "0.2"],
         env=os.environ | {"DATABASE_URL": nowhere, "REDIS_URL": redis_url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

@@ -29,11 +29,27 @@ TIMEOUT_S = 120
 
 def start_worker(database_url: str, redis_url: str, consumer: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "worker", "run", "--consumer", consumer, "--batch-size", "100",
-         "--block-ms", "50", "--claim-idle-ms", "300", "--claim-interval", "0.5",
-         "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "run",
+            "--consumer",
+            consumer,
+            "--batch-size",
+            "100",
+            "--block-ms",
+            "50",
+            "--claim-idle-ms",
+            "300",
+            "--claim-interval",
+            "0.5",
+            "--log-level",
+            "WARNING",
+        ],
         env=os.environ | {"DATABASE_URL": database_url, "REDIS_URL": redis_url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 

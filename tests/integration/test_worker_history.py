@@ -52,7 +52,9 @@ async def test_closed_trades_pages_cover_every_closed_trade_once_newest_first(po
     items, pages = await all_pages(fetch, 4)
     expected = await pool.fetch(
         "SELECT trade_id FROM trades WHERE email = $1 AND closed_seq IS NOT NULL "
-        "ORDER BY closed_seq DESC", USER)
+        "ORDER BY closed_seq DESC",
+        USER,
+    )
     assert [t.trade_id for t in items] == [r["trade_id"] for r in expected]
     assert len(items) > 4 and pages == -(-len(items) // 4)
     assert all(t.reason in ("closed", "stop_loss", "take_profit", "liquidated") for t in items)
@@ -87,8 +89,20 @@ async def test_ledger_pages_add_up_to_the_balance(pool):
 
 async def test_rows_arriving_between_pages_neither_repeat_nor_shift_the_next_page(pool):
     first = await history.ledger(pool, USER, limit=3)
-    newer = Event("TRADE_OPENED", "tnew", USER, "BTC", 0, 0, 0, 9, 10**9, margin=1, amount=-1,
-                  balance=first.items[0].balance_after - 1)
+    newer = Event(
+        "TRADE_OPENED",
+        "tnew",
+        USER,
+        "BTC",
+        0,
+        0,
+        0,
+        9,
+        10**9,
+        margin=1,
+        amount=-1,
+        balance=first.items[0].balance_after - 1,
+    )
     rows = Rows()
     rows.add_entry(Kind.EVENT, "99999-0", as_redis(encode_event(newer)))
     async with pool.acquire() as conn:

@@ -38,13 +38,16 @@ async def test_postgres_outage_under_load_loses_and_duplicates_nothing(redis_url
         redis = Redis.from_url(redis_url)
         worker = Worker(config, Redis.from_url(redis_url), Database(url))
         task = asyncio.create_task(worker.run())
-        streams = {Kind.COMMAND: config.commands_stream, Kind.RESPONSE: config.response_stream,
-                   Kind.EVENT: config.events_stream}
+        streams = {
+            Kind.COMMAND: config.commands_stream,
+            Kind.RESPONSE: config.response_stream,
+            Kind.EVENT: config.events_stream,
+        }
 
         async def produce(part) -> None:
             for start in range(0, len(part), 50):
                 async with redis.pipeline(transaction=False) as pipe:
-                    for kind, fields in part[start:start + 50]:
+                    for kind, fields in part[start : start + 50]:
                         pipe.xadd(streams[kind], fields)
                     await pipe.execute()
                 await asyncio.sleep(0.005)
@@ -64,7 +67,7 @@ async def test_postgres_outage_under_load_loses_and_duplicates_nothing(redis_url
                 os.kill(pid, 0)
             written_at_stop = worker.stats.written
             retries_at_stop = worker.stats.retries
-            await produce(entries[third:2 * third])
+            await produce(entries[third : 2 * third])
 
             async def retried_twice() -> bool:
                 return worker.stats.retries >= retries_at_stop + 2
@@ -78,7 +81,7 @@ async def test_postgres_outage_under_load_loses_and_duplicates_nothing(redis_url
             assert worker.stats.written == frozen
 
             await asyncio.to_thread(pg.start)
-            await produce(entries[2 * third:])
+            await produce(entries[2 * third :])
 
             async def all_written() -> bool:
                 return worker.stats.written == len(entries)

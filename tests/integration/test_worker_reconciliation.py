@@ -29,13 +29,20 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 120
 PRICE_STREAM = "engine_input"
 DECIMALS = 4
-START_PRICES = {"BTC_USDC": 60_000 * 10**DECIMALS, "ETH_USDC": 3_000 * 10**DECIMALS,
-                "SOL_USDC": 150 * 10**DECIMALS}
+START_PRICES = {
+    "BTC_USDC": 60_000 * 10**DECIMALS,
+    "ETH_USDC": 3_000 * 10**DECIMALS,
+    "SOL_USDC": 150 * 10**DECIMALS,
+}
 
 
 def spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *argv], env=os.environ | env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, *argv],
+        env=os.environ | env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def wait_for(condition, what: str, procs: list[subprocess.Popen]) -> None:
@@ -92,9 +99,12 @@ async def drive_load(gw: Gateway, users: list[str], rng: random.Random) -> None:
                 asset = rng.choice(list(START_PRICES))
                 is_long = rng.random() < 0.5
                 price = gw.prices[asset]
-                data: dict = {"asset": asset, "direction": "LONG" if is_long else "SHORT",
-                              "margin": rng.randint(10, 400) * 10_000,
-                              "leverage": rng.choice((10, 50, 100, 500, 1000))}
+                data: dict = {
+                    "asset": asset,
+                    "direction": "LONG" if is_long else "SHORT",
+                    "margin": rng.randint(10, 400) * 10_000,
+                    "leverage": rng.choice((10, 50, 100, 500, 1000)),
+                }
                 sign = -1 if is_long else 1
                 if rng.random() < 0.5:
                     data["stopLossPrice"] = price + sign * price * rng.randint(20, 300) // 10_000
@@ -107,8 +117,11 @@ async def drive_load(gw: Gateway, users: list[str], rng: random.Random) -> None:
             elif roll < 0.85:
                 await gw.command(m.GET_BALANCE, user, {})
             elif roll < 0.9:
-                await gw.command(m.CREATE_TRADE, user, {"asset": "BTC_USDC", "direction": "LONG",
-                                                        "margin": 10**12})  # refused
+                await gw.command(
+                    m.CREATE_TRADE,
+                    user,
+                    {"asset": "BTC_USDC", "direction": "LONG", "margin": 10**12},
+                )  # refused
             else:
                 await gw.command("NOT_A_COMMAND", user, {})
         # A swing that fires stops, targets and liquidations.
@@ -126,19 +139,45 @@ async def test_rows_equal_the_engines_outputs_and_ledgers_its_balances(
     config = worker_config(database_url, redis_url)
     redis = Redis.from_url(redis_url)
     env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    worker = spawn(["-m", "worker", "run", "--consumer", "reconcile", "--block-ms", "50",
-                    "--log-level", "WARNING"], env)
+    worker = spawn(
+        [
+            "-m",
+            "worker",
+            "run",
+            "--consumer",
+            "reconcile",
+            "--block-ms",
+            "50",
+            "--log-level",
+            "WARNING",
+        ],
+        env,
+    )
     procs = [worker]
     try:
+
         async def groups_exist() -> bool:
             return bool(await redis.exists(config.commands_stream)) and bool(
-                await redis.xinfo_groups(config.commands_stream))
+                await redis.xinfo_groups(config.commands_stream)
+            )
 
         # The worker's group exists before any command, so the engine never trims one away.
         await wait_for(groups_exist, "the worker's consumer groups", procs)
-        engine = spawn(["-m", "engine", "--snapshot-dir", str(tmp_path / "snapshots"),
-                        "--metrics-port", "0", "--snapshot-interval-s", "0.5",
-                        "--log-level", "warning"], env)
+        engine = spawn(
+            [
+                "-m",
+                "engine",
+                "--snapshot-dir",
+                str(tmp_path / "snapshots"),
+                "--metrics-port",
+                "0",
+                "--snapshot-interval-s",
+                "0.5",
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
         procs.append(engine)
 
         gw = Gateway(redis, config.commands_stream)
@@ -186,7 +225,11 @@ async def reconcile(conn, gw: Gateway, users, responses, events) -> None:
     for order_id, r in first.items():
         row = rows[order_id]
         assert (row["status"], row["message"], row["response_seq"], row["response_ts"]) == (
-            r.status, r.message, r.seq, r.timestamp)
+            r.status,
+            r.message,
+            r.seq,
+            r.timestamp,
+        )
         assert m_json(row["result"]) == r.data
         assert row["latency_ms"] is not None and row["latency_ms"] >= 0
     sent = {}
@@ -195,7 +238,10 @@ async def reconcile(conn, gw: Gateway, users, responses, events) -> None:
     for order_id, c in sent.items():
         row = rows[order_id]
         assert (row["command"], row["email"], m_json(row["trade_data"])) == (
-            c.command, c.email, c.trade_data)
+            c.command,
+            c.email,
+            c.trade_data,
+        )
     assert {r.status for r in first.values()} == {m.SUCCESS, m.ERROR}
 
     # Ledger: one row per event, keyed by the engine's seq, with its amounts.
@@ -204,7 +250,11 @@ async def reconcile(conn, gw: Gateway, users, responses, events) -> None:
     for e in events:
         row = ledger[e.seq]
         assert (row["email"], row["amount"], row["balance_after"], row["reason"]) == (
-            e.email, e.amount, e.balance, e.event_type)
+            e.email,
+            e.amount,
+            e.balance,
+            e.event_type,
+        )
         assert row["balance_before"] == e.balance - e.amount
 
     # Trades: opened by TRADE_OPENED, closed by the closing event with its reason.
@@ -218,9 +268,19 @@ async def reconcile(conn, gw: Gateway, users, responses, events) -> None:
         if close is None:
             assert row["closed_seq"] is None
             continue
-        assert (row["close_reason"], row["pnl"], row["margin_returned"], row["closed_seq"],
-                row["exit_price"]) == (CLOSE_REASONS[close.event_type], close.pnl,
-                                       close.margin_returned, close.seq, close.exit_price)
+        assert (
+            row["close_reason"],
+            row["pnl"],
+            row["margin_returned"],
+            row["closed_seq"],
+            row["exit_price"],
+        ) == (
+            CLOSE_REASONS[close.event_type],
+            close.pnl,
+            close.margin_returned,
+            close.seq,
+            close.exit_price,
+        )
     reasons = {r["close_reason"] for r in trades.values()}
     assert set(CLOSE_REASONS.values()) <= reasons, reasons  # the load exercised every exit
     assert await conn.fetchval("SELECT count(*) FROM users") == len(users)

@@ -77,13 +77,16 @@ async def test_every_entry_becomes_rows_once_and_is_acknowledged(
     try:
         assert await dump(conn) == await reference_dump(redis, config, reference_url)
         assert await counts(conn) == {
-            "users": 6, "orders": history.orders, "trades": history.closed_trades,
+            "users": 6,
+            "orders": history.orders,
+            "trades": history.closed_trades,
             "ledger": history.events,
         }
         sums = dict(await conn.fetch("SELECT email, sum(amount) FROM ledger GROUP BY email"))
         assert sums == history.balances
         latencies = await conn.fetchval(
-            "SELECT count(*) FROM orders WHERE latency_ms IS NULL OR latency_ms < 0")
+            "SELECT count(*) FROM orders WHERE latency_ms IS NULL OR latency_ms < 0"
+        )
         assert latencies == 0
     finally:
         await conn.close()
@@ -135,8 +138,9 @@ async def test_an_entry_postgres_refuses_is_dead_lettered_alone(redis, database_
     # Two orders with the same engine seq: the second breaks the unique key in PostgreSQL.
     for order_id in ("o1", "o2", "o3"):
         seq = 8 if order_id != "o3" else 9
-        await redis.xadd(config.response_stream,
-                         encode_response(Response(order_id, "success", None, "", 1, seq)))
+        await redis.xadd(
+            config.response_stream, encode_response(Response(order_id, "success", None, "", 1, seq))
+        )
     worker = Worker(config, Redis.from_url(redis_url), Database(database_url))
     await run_until(worker, lambda: worker.stats.written + worker.stats.dead == 3)
 
@@ -157,9 +161,13 @@ async def test_entries_of_a_dead_consumer_are_claimed_on_start(redis, database_u
     await fill_streams(redis, config, history)
     # Another consumer takes every entry and dies without acknowledging any.
     dead_client = Redis.from_url(redis_url)
-    dead_one = StreamConsumer(dead_client, [config.commands_stream, config.response_stream,
-                                            config.events_stream], config.group, "dead-one",
-                              config.dead_letter_stream)
+    dead_one = StreamConsumer(
+        dead_client,
+        [config.commands_stream, config.response_stream, config.events_stream],
+        config.group,
+        "dead-one",
+        config.dead_letter_stream,
+    )
     await dead_one.ensure_groups()
     taken = await dead_one.read(10_000, 0)
     await dead_client.aclose()
@@ -169,8 +177,9 @@ async def test_entries_of_a_dead_consumer_are_claimed_on_start(redis, database_u
     await redis.xdel(config.events_stream, victim.id)
 
     worker = Worker(config, Redis.from_url(redis_url), Database(database_url))
-    await run_until(worker, lambda: worker.stats.written + worker.stats.dead
-                    == len(history.entries))
+    await run_until(
+        worker, lambda: worker.stats.written + worker.stats.dead == len(history.entries)
+    )
     assert worker.stats.dead == 1
     assert await pending(redis, config) == 0
     [(_, letter)] = await redis.xrange(config.dead_letter_stream)

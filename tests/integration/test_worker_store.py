@@ -27,7 +27,7 @@ async def conn(database_url):
 def batches_of(entries, size):
     for start in range(0, len(entries), size):
         rows = Rows()
-        for i, (kind, fields) in enumerate(entries[start:start + size], start):
+        for i, (kind, fields) in enumerate(entries[start : start + size], start):
             rows.add_entry(kind, f"{1000 + i}-0", as_redis(fields))
         yield rows
 
@@ -59,19 +59,46 @@ async def test_rows_do_not_depend_on_delivery_order(conn):
     rng.shuffle(shuffled)
     for start in range(0, len(shuffled), 7):
         rows = Rows()
-        for i, kind, fields in shuffled[start:start + 7]:
+        for i, kind, fields in shuffled[start : start + 7]:
             rows.add_entry(kind, f"{1000 + i}-0", as_redis(fields))
         await write_rows(conn, rows)
     assert await dump(conn) == expected
 
 
 async def test_a_close_written_before_its_open_gives_the_full_trade(conn):
-    common = dict(trade_id="t1", email="a@x", asset="BTC", direction="SHORT", margin=10,
-                  leverage=20, entry_price=500)
-    opened = Event("TRADE_OPENED", pnl=0, margin_returned=0, close_price=0, timestamp=1, seq=2,
-                   order_id="o1", amount=-10, balance=90, **common)
-    closed = Event("TRADE_TAKE_PROFIT", pnl=4, margin_returned=14, close_price=480, timestamp=5,
-                   seq=9, exit_price=480, amount=14, balance=104, **common)
+    common = dict(
+        trade_id="t1",
+        email="a@x",
+        asset="BTC",
+        direction="SHORT",
+        margin=10,
+        leverage=20,
+        entry_price=500,
+    )
+    opened = Event(
+        "TRADE_OPENED",
+        pnl=0,
+        margin_returned=0,
+        close_price=0,
+        timestamp=1,
+        seq=2,
+        order_id="o1",
+        amount=-10,
+        balance=90,
+        **common,
+    )
+    closed = Event(
+        "TRADE_TAKE_PROFIT",
+        pnl=4,
+        margin_returned=14,
+        close_price=480,
+        timestamp=5,
+        seq=9,
+        exit_price=480,
+        amount=14,
+        balance=104,
+        **common,
+    )
     for ev in (closed, opened):
         rows = Rows()
         rows.add_entry(Kind.EVENT, f"{ev.seq}-0", as_redis(encode_event(ev)))
@@ -85,8 +112,11 @@ async def test_a_close_written_before_its_open_gives_the_full_trade(conn):
 async def test_a_failing_batch_writes_nothing_and_is_reported_as_the_entries_fault(conn):
     rows = Rows()
     for seq, oid in ((5, "o1"), (5, "o2")):  # one seq for two orders: an engine bug
-        rows.add_entry(Kind.RESPONSE, f"{seq}-0",
-                       as_redis(encode_response(Response(oid, "success", None, "", 1, seq))))
+        rows.add_entry(
+            Kind.RESPONSE,
+            f"{seq}-0",
+            as_redis(encode_response(Response(oid, "success", None, "", 1, seq))),
+        )
     ev = Event("ACCOUNT_CREATED", "", "a@x", "", 0, 0, 0, 1, 1, amount=10, balance=10)
     rows.add_entry(Kind.EVENT, "1-0", as_redis(encode_event(ev)))
     with pytest.raises(asyncpg.UniqueViolationError) as info:
@@ -124,8 +154,11 @@ async def test_a_failing_migration_leaves_nothing_behind(conn):
 async def test_text_that_only_looks_like_a_nul_is_stored_as_sent(conn):
     data = {"note": "\\u0000 is six characters", "emoji": "\U0001f600", "big": 2**70}
     rows = Rows()
-    rows.add_entry(Kind.RESPONSE, "1-0",
-                   as_redis(encode_response(Response("o1", "success", data, "ünï", 1, 4))))
+    rows.add_entry(
+        Kind.RESPONSE,
+        "1-0",
+        as_redis(encode_response(Response("o1", "success", data, "ünï", 1, 4))),
+    )
     await write_rows(conn, rows)
     row = await conn.fetchrow("SELECT result::text, message FROM orders")
     import msgspec

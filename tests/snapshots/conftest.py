@@ -16,9 +16,15 @@ def busy_state(trades: int = 5) -> EngineState:
     for email in ("a@x.io", "b@x.io"):
         d.call(f"acct-{email}", "CREATE_ACCOUNT", email)
     for i in range(trades):
-        d.call(f"t{i}", "CREATE_TRADE", "a@x.io" if i % 2 else "b@x.io",
-               asset="BTC_USDC", margin="10", direction="LONG" if i % 3 else "SHORT",
-               leverage=50)
+        d.call(
+            f"t{i}",
+            "CREATE_TRADE",
+            "a@x.io" if i % 2 else "b@x.io",
+            asset="BTC_USDC",
+            margin="10",
+            direction="LONG" if i % 3 else "SHORT",
+            leverage=50,
+        )
     return d.engine.state
 
 

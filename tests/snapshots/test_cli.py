@@ -40,7 +40,9 @@ def test_verify_rejects_damage_with_a_reason(store: SnapshotStore, tmp_path: Pat
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("OK ")
     assert [line.split(":")[0] for line in lines[1:]] == [
-        f"BAD {truncated}", f"BAD {empty}", f"BAD {tmp_path / 'nope'}",
+        f"BAD {truncated}",
+        f"BAD {empty}",
+        f"BAD {tmp_path / 'nope'}",
     ]
 
 
@@ -84,7 +86,9 @@ def test_usage_errors_exit_2() -> None:
 def test_runs_as_a_module(store: SnapshotStore) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "snapshots", "verify", str(store.dir)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK ")

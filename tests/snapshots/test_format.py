@@ -28,7 +28,9 @@ def test_round_trip_keeps_header_and_payload(state: EngineState, payload: bytes)
     assert raw == payload
     assert load_state(raw) == state
     assert (header.seq, header.last_price_id, header.last_command_id) == (
-        state.seq, state.last_price_id, state.last_command_id,
+        state.seq,
+        state.last_price_id,
+        state.last_command_id,
     )
     assert (header.last_response_id, header.last_event_id) == ("5-1", "6-0")
     assert header.version == 1

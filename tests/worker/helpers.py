@@ -22,9 +22,7 @@ TABLES = {
 
 def as_redis(fields: WireFields) -> dict[bytes, bytes]:
     """Fields as Redis hands them back: bytes keys and values."""
-    return {
-        k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()
-    }
+    return {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
 
 
 def stream_of(config: Config, kind: Kind) -> str:
@@ -54,7 +52,7 @@ async def fill_streams(
     ids: dict[Kind, list[str]] = {k: [] for k in Kind}
     entries = history.entries
     for start in range(0, len(entries), chunk):
-        part = entries[start:start + chunk]
+        part = entries[start : start + chunk]
         async with redis.pipeline(transaction=False) as pipe:
             for kind, fields in part:
                 pipe.xadd(stream_of(config, kind), fields)  # type: ignore[arg-type]
@@ -66,9 +64,16 @@ async def fill_streams(
 def worker_config(database_url: str, redis_url: str, **over: Any) -> Config:
     """Settings for tests: short blocks and backoff, so stops and retries are quick."""
     base: dict[str, Any] = dict(
-        database_url=database_url, redis_url=redis_url, consumer="test-worker",
-        batch_size=500, block_ms=50, claim_idle_ms=60_000, claim_interval_s=3600,
-        retry_initial_s=0.05, retry_max_s=0.5, stats_interval_s=3600,
+        database_url=database_url,
+        redis_url=redis_url,
+        consumer="test-worker",
+        batch_size=500,
+        block_ms=50,
+        claim_idle_ms=60_000,
+        claim_interval_s=3600,
+        retry_initial_s=0.05,
+        retry_max_s=0.5,
+        stats_interval_s=3600,
     )
     return Config(**(base | over))
 

@@ -10,7 +10,10 @@ from worker.config import Config
 def test_defaults_are_the_engine_stream_names():
     c = Config()
     assert (c.response_stream, c.events_stream, c.commands_stream) == (
-        "engine_response", "engine_events", "backend-to-engine")
+        "engine_response",
+        "engine_events",
+        "backend-to-engine",
+    )
     assert c.dead_letter_stream == "worker-dead-letter" and c.group == "worker"
     assert c.consumer  # unique per process
 

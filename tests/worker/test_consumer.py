@@ -73,5 +73,7 @@ def test_dead_letter_keeps_original_fields_and_renames_clashing_ones():
 
 def test_dead_letter_of_a_deleted_entry_has_only_our_fields():
     assert dead_letter_fields(Entry("s", "1-0", None), "gone") == {
-        b"stream": "s", b"id": "1-0", b"reason": "gone"
+        b"stream": "s",
+        b"id": "1-0",
+        b"reason": "gone",
     }

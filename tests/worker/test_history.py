@@ -42,8 +42,10 @@ def test_malformed_cursors_are_refused(cursor, types):
         decode_cursor(cursor, types)
 
 
-@pytest.mark.parametrize(("email", "limit"), [("", 10), ("a@x", 0), ("a@x", 501),
-                                              ("a@x", True), ("a@x", "10"), (None, 10)])
+@pytest.mark.parametrize(
+    ("email", "limit"),
+    [("", 10), ("a@x", 0), ("a@x", 501), ("a@x", True), ("a@x", "10"), (None, 10)],
+)
 def test_bad_email_or_limit_is_refused(email, limit):
     with pytest.raises(HistoryError):
         _check(email, limit)

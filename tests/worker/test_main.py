@@ -11,8 +11,13 @@ from worker.__main__ import build_parser, config_from_args, main
 
 
 def test_help_runs_and_names_both_actions():
-    out = subprocess.run([sys.executable, "-m", "worker", "--help"], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "worker", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "run" in out and "migrate" in out and "DATABASE_URL" in out
 
 
@@ -52,7 +57,11 @@ def test_migrate_against_nothing_listening_fails_cleanly():
     from devstack.ports import free_port
 
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
-    result = subprocess.run([sys.executable, "-m", "worker", "migrate", "--database-url", url],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "migrate", "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "worker:" in result.stderr and "Traceback" not in result.stderr

@@ -28,18 +28,46 @@ def as_redis(fields: dict) -> dict[bytes, bytes]:
 
 
 def open_event(seq: int = 7, **over) -> Event:
-    base = dict(event_type=m.TRADE_OPENED, trade_id="t1", email="a@x", asset="BTC", pnl=0,
-                margin_returned=0, close_price=0, timestamp=1000, seq=seq, order_id="o1",
-                direction="LONG", margin=100_000, leverage=100, entry_price=5_000_000,
-                amount=-100_000, balance=900_000)
+    base = dict(
+        event_type=m.TRADE_OPENED,
+        trade_id="t1",
+        email="a@x",
+        asset="BTC",
+        pnl=0,
+        margin_returned=0,
+        close_price=0,
+        timestamp=1000,
+        seq=seq,
+        order_id="o1",
+        direction="LONG",
+        margin=100_000,
+        leverage=100,
+        entry_price=5_000_000,
+        amount=-100_000,
+        balance=900_000,
+    )
     return Event(**(base | over))
 
 
 def close_event(seq: int = 9, event_type: str = m.TRADE_STOP_LOSS, **over) -> Event:
-    base = dict(event_type=event_type, trade_id="t1", email="a@x", asset="BTC", pnl=-40_000,
-                margin_returned=60_000, close_price=4_900_000, exit_price=4_900_000,
-                timestamp=2000, seq=seq, direction="LONG", margin=100_000, leverage=100,
-                entry_price=5_000_000, amount=60_000, balance=960_000)
+    base = dict(
+        event_type=event_type,
+        trade_id="t1",
+        email="a@x",
+        asset="BTC",
+        pnl=-40_000,
+        margin_returned=60_000,
+        close_price=4_900_000,
+        exit_price=4_900_000,
+        timestamp=2000,
+        seq=seq,
+        direction="LONG",
+        margin=100_000,
+        leverage=100,
+        entry_price=5_000_000,
+        amount=60_000,
+        balance=960_000,
+    )
     return Event(**(base | over))
 
 
@@ -51,12 +79,34 @@ def test_entry_position_orders_numerically_not_as_text():
 
 
 def test_account_created_becomes_user_and_ledger_rows():
-    ev = Event(m.ACCOUNT_CREATED, "", "a@x", "", 0, 0, 0, 1000, 3, order_id="o1",
-               amount=50_000_000, balance=50_000_000)
+    ev = Event(
+        m.ACCOUNT_CREATED,
+        "",
+        "a@x",
+        "",
+        0,
+        0,
+        0,
+        1000,
+        3,
+        order_id="o1",
+        amount=50_000_000,
+        balance=50_000_000,
+    )
     rows = event_rows("1-0", ev)
     assert rows.user == ("a@x", 50_000_000, 3, 1000)
-    assert rows.ledger == (3, "a@x", 50_000_000, 0, 50_000_000, m.ACCOUNT_CREATED, "o1",
-                           None, "o1", 1000)
+    assert rows.ledger == (
+        3,
+        "a@x",
+        50_000_000,
+        0,
+        50_000_000,
+        m.ACCOUNT_CREATED,
+        "o1",
+        None,
+        "o1",
+        1000,
+    )
     assert rows.trade_open is None and rows.trade_close is None
 
 
@@ -70,8 +120,12 @@ def test_trade_opened_ledger_has_balance_before_and_after():
 
 @pytest.mark.parametrize(
     ("event_type", "reason"),
-    [(m.TRADE_CLOSED, "closed"), (m.TRADE_STOP_LOSS, "stop_loss"),
-     (m.TRADE_TAKE_PROFIT, "take_profit"), (m.TRADE_LIQUIDATED, "liquidated")],
+    [
+        (m.TRADE_CLOSED, "closed"),
+        (m.TRADE_STOP_LOSS, "stop_loss"),
+        (m.TRADE_TAKE_PROFIT, "take_profit"),
+        (m.TRADE_LIQUIDATED, "liquidated"),
+    ],
 )
 def test_closing_events_map_to_their_reason(event_type, reason):
     rows = event_rows("1-0", close_event(event_type=event_type))
@@ -139,10 +193,12 @@ def test_batch_keeps_the_earliest_command_and_the_first_response():
     rows = Rows()
     rows.add_entry(Kind.COMMAND, "10-0", as_redis(encode_command(Command("o1", "X", "a", {}, 5))))
     rows.add_entry(Kind.COMMAND, "9-0", as_redis(encode_command(Command("o1", "Y", "a", {}, 6))))
-    rows.add_entry(Kind.RESPONSE, "11-0",
-                   as_redis(encode_response(Response("o1", "success", 1, "", 7, 20))))
-    rows.add_entry(Kind.RESPONSE, "12-0",
-                   as_redis(encode_response(Response("o1", "error", 2, "", 8, 19))))
+    rows.add_entry(
+        Kind.RESPONSE, "11-0", as_redis(encode_response(Response("o1", "success", 1, "", 7, 20)))
+    )
+    rows.add_entry(
+        Kind.RESPONSE, "12-0", as_redis(encode_response(Response("o1", "error", 2, "", 8, 19)))
+    )
     assert rows.commands["o1"][1] == "Y"
     assert rows.responses["o1"][5] == 19
     assert len(rows) == 2
@@ -160,8 +216,10 @@ def test_a_refused_entry_leaves_the_batch_unchanged():
     assert reject_reason(info2.value).startswith("unstorable: ")
 
 
-@given(st.dictionaries(st.binary(max_size=12), st.binary(max_size=40), max_size=8),
-       st.sampled_from(list(Kind)))
+@given(
+    st.dictionaries(st.binary(max_size=12), st.binary(max_size=40), max_size=8),
+    st.sampled_from(list(Kind)),
+)
 def test_arbitrary_fields_either_map_or_raise_a_known_error(fields, kind):
     rows = Rows()
     try:

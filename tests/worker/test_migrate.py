@@ -27,8 +27,9 @@ def _package(tmp_path, monkeypatch, names: list[str]) -> str:
     return package
 
 
-@pytest.mark.parametrize("names", [["1_init.sql"], ["0001-init.sql"], ["0001_Init.sql"],
-                                   ["0001_a.sql", "0001_b.sql"]])
+@pytest.mark.parametrize(
+    "names", [["1_init.sql"], ["0001-init.sql"], ["0001_Init.sql"], ["0001_a.sql", "0001_b.sql"]]
+)
 def test_bad_or_duplicate_file_names_are_refused(tmp_path, monkeypatch, names):
     with pytest.raises(MigrationError):
         load_migrations(_package(tmp_path, monkeypatch, names))

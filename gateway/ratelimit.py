@@ -1,0 +1,67 @@
+"""Rate limits in Redis: fixed-window counters per client IP, per user and per sign-in address.
+
+One round trip per request (a small Lua script: an INCR per limit, EXPIRE on a window's first
+hit, and EXISTS of the session's revocation key) checks every applicable limit and whether the
+session was revoked. One script call costs the gateway far less CPU than a five-command
+pipeline in redis-py. Fixed windows allow up to twice the limit across a window boundary: the
+accepted price of one INCR per limit (no sorted sets).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+PREFIX = "gateway:rl:"
+
+# KEYS: the limit keys, then the revocation key (or none). ARGV: each key's window in seconds.
+_SCRIPT = """
+local out = {}
+for i = 1, #ARGV do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[i]) end
+  out[i] = n
+end
+if #KEYS > #ARGV then out[#ARGV + 1] = redis.call('EXISTS', KEYS[#KEYS]) end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``limit`` hits per ``window_s`` seconds for ``scope``/``ident``; 0 disables."""
+
+    scope: str
+    ident: str
+    limit: int
+    window_s: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``limited`` names the exceeded scope (or None); ``revoked`` says the session is revoked."""
+
+    limited: str | None
+    retry_after: int
+    revoked: bool
+
+
+async def check(redis: Redis, limits: list[Limit], revoked_key: str | None = None) -> Verdict:
+    """Count one hit against every limit; also look up ``revoked_key`` in the same round trip."""
+    active = [lim for lim in limits if lim.limit > 0]
+    if not active and revoked_key is None:
+        return Verdict(None, 0, False)
+    now = int(time.time())
+    keys = [f"{PREFIX}{lim.scope}:{lim.ident}:{now // lim.window_s}" for lim in active]
+    windows = [lim.window_s + 1 for lim in active]
+    if revoked_key is not None:
+        keys.append(revoked_key)
+    results = await redis.eval(_SCRIPT, len(keys), *keys, *windows)  # type: ignore[misc]
+    revoked = bool(results[-1]) if revoked_key is not None else False
+    for i, lim in enumerate(active):
+        if int(results[i]) > lim.limit:
+            retry = lim.window_s - now % lim.window_s
+            return Verdict(lim.scope, max(1, retry), revoked)
+    return Verdict(None, 0, revoked)

@@ -1,0 +1,1 @@
+"""HTTP routes, one file per area: auth, trading, account, public."""

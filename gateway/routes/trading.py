@@ -1,0 +1,141 @@
+"""Trading: the seed's ``POST /engine`` envelope and the REST routes beside it.
+
+Both styles validate with the same Structs and send the same engine commands. A client
+``Idempotency-Key`` header becomes (user-scoped) the orderId, so a retry returns the original
+result; ``GET /orders/{orderId}`` finds a result after a 504 without resending anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine.messages import (
+    CLOSE_TRADE,
+    CREATE_TRADE,
+    GET_CLOSED_TRADES,
+    GET_OPEN_TRADES,
+)
+from gateway import commands, order_lookup
+from gateway.errors import ApiError, json_response
+from gateway.orders import resolve_order_id
+from gateway.schemas import (
+    COMMAND_PARAMS,
+    ClosedTradesQuery,
+    CloseTradeRequest,
+    CreateTradeRequest,
+    EngineRequest,
+    InvalidField,
+    check_trade,
+    convert,
+    decode_body,
+    trade_data,
+)
+from gateway.session import guard
+
+
+def _checked_trade(request: Request, req: CreateTradeRequest) -> dict[str, Any]:
+    info = request.app.state.gw.config.asset(req.asset)
+    check_trade(req, info.decimals if info else None)
+    return trade_data(req)
+
+
+async def engine(request: Request) -> Response:
+    """``{command, tradeData?, ...params}``: any engine command, in the seed's envelope."""
+    session = await guard(request, auth=True)
+    assert session is not None
+    body = decode_body(await request.body(), dict[str, Any])
+    head = convert(
+        {k: body[k] for k in ("command", "tradeData") if k in body}, EngineRequest
+    )
+    params = dict(head.tradeData or {})
+    for key, value in body.items():
+        if key in ("command", "tradeData"):
+            continue
+        if key in params:
+            raise InvalidField(key, "given both at top level and in tradeData")
+        params[key] = value
+    try:
+        parsed = convert(params, COMMAND_PARAMS[head.command])
+    except InvalidField as exc:
+        raise InvalidField(f"tradeData.{exc.field}", exc.message) from None
+    if isinstance(parsed, CreateTradeRequest):
+        try:
+            data = _checked_trade(request, parsed)
+        except InvalidField as exc:
+            raise InvalidField(f"tradeData.{exc.field}", exc.message) from None
+    else:
+        data = trade_data(parsed)
+    return await commands.run(request, session, head.command, data)
+
+
+async def create_trade(request: Request) -> Response:
+    session = await guard(request, auth=True)
+    assert session is not None
+    req = decode_body(await request.body(), CreateTradeRequest)
+    return await commands.run(request, session, CREATE_TRADE, _checked_trade(request, req))
+
+
+async def close_trade(request: Request) -> Response:
+    session = await guard(request, auth=True)
+    assert session is not None
+    req = decode_body(await request.body(), CloseTradeRequest)
+    return await commands.run(request, session, CLOSE_TRADE, trade_data(req))
+
+
+async def open_trades(request: Request) -> Response:
+    session = await guard(request, auth=True)
+    assert session is not None
+    return await commands.run(request, session, GET_OPEN_TRADES, {})
+
+
+async def closed_trades(request: Request) -> Response:
+    session = await guard(request, auth=True)
+    assert session is not None
+    raw = request.query_params.get("limit")
+    query: dict[str, Any] = {}
+    if raw is not None:
+        if not raw.isdigit() or len(raw) > 6:
+            raise InvalidField("limit", "must be an integer from 1 to 1000")
+        query["limit"] = int(raw)
+    return await commands.run(
+        request, session, GET_CLOSED_TRADES, trade_data(convert(query, ClosedTradesQuery))
+    )
+
+
+async def order(request: Request) -> Response:
+    """The engine's answer to one of the caller's orders: 200/422 with the envelope, 202 while
+    the command waits for the engine, 404 when unknown (or someone else's)."""
+    gw = request.app.state.gw
+    session = await guard(request, auth=True)
+    assert session is not None
+    order_id = resolve_order_id(session.email, request.path_params["orderId"])
+    if order_id is None:
+        raise ApiError(404, "not_found", "no such order")
+    response = gw.engine.late_response(order_id)
+    if response is None:
+        try:
+            found = await order_lookup.find(gw.redis, gw.config.response_stream, order_id)
+        except RedisError:
+            raise ApiError(503, "unavailable", "engine streams unreachable") from None
+        if found is None:
+            raise ApiError(404, "not_found", "no such order")
+        if found == "pending":
+            return json_response({"orderId": order_id, "status": "pending"}, 202)
+        response = found
+    body = commands.envelope(order_id, response.status, response.data, response.message, 0.0)
+    return json_response(body, 200 if body["success"] else 422)
+
+
+routes = [
+    Route("/api/v1/engine", engine, methods=["POST"]),
+    Route("/api/v1/trade/create", create_trade, methods=["POST"]),
+    Route("/api/v1/trade/close", close_trade, methods=["POST"]),
+    Route("/api/v1/trades/open", open_trades, methods=["GET"]),
+    Route("/api/v1/trades/closed", closed_trades, methods=["GET"]),
+    Route("/api/v1/orders/{orderId}", order, methods=["GET"]),
+]
