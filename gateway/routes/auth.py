@@ -96,7 +96,7 @@ async def signin(request: Request) -> Response:
     except RedisError:
         raise ApiError(503, "unavailable", "token store unreachable") from None
     if email is None:
-        raise refused
+        return _refuse_link(request, refused)
     # A fixed orderId per user makes account creation idempotent at the engine as well; "/" is
     # outside the Idempotency-Key alphabet, so no client request can ever reuse it.
     order_id = f"{user_key(email)}/create-account"
@@ -112,7 +112,7 @@ async def signin(request: Request) -> Response:
     except RedisError:
         raise ApiError(503, "unavailable", "token store unreachable") from None
     if consumed != email:
-        raise refused
+        return _refuse_link(request, refused)
     jwt_token, session = issue_jwt(email, cfg.jwt_secret, cfg.jwt_ttl_s)
     redirect = RedirectResponse("/", status_code=303)
     redirect.set_cookie(
@@ -125,6 +125,14 @@ async def signin(request: Request) -> Response:
     )
     gw.metrics.counters["signins_total"] += 1
     return redirect
+
+
+def _refuse_link(request: Request, refused: ApiError) -> Response:
+    """A person who clicked a dead link lands on the page, which says why; API clients (no
+    ``text/html`` in Accept) get the 401 JSON error."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/?signin=invalid", status_code=303)
+    raise refused
 
 
 async def logout(request: Request) -> Response:

@@ -62,6 +62,11 @@ def test_link_works_once(gateway: GatewayProcess, smtp: SmtpSink):
     again = gateway.client().get(_path(link))
     assert again.status_code == 401
     assert "authToken" not in again.cookies
+    # A browser is sent to the page, which explains; still no session.
+    browser = gateway.client().get(_path(link), headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.status_code == 303
+    assert browser.headers["location"] == "/?signin=invalid"
+    assert "authToken" not in browser.cookies
 
 
 def test_tampered_link_is_refused(gateway: GatewayProcess, smtp: SmtpSink):

@@ -632,6 +632,10 @@ async function main() {
   if (first) select(first);
   await loadPrices();
   await checkSession();
+  if (new URLSearchParams(location.search).get("signin") === "invalid") {
+    showSigninStatus("That sign-in link is invalid, already used or expired: ask for a new one.", "warn");
+    history.replaceState(null, "", "/");
+  }
   feed.start();
 }
 
