@@ -23,10 +23,9 @@ from engine.orders import (
     CreateTradeData,
     ListData,
     Rejected,
-    amount,
     convert,
-    direction,
-    usd,
+    fresh_price,
+    validate_open,
 )
 from engine.state import Account, ClosedTrade, EngineState, Price, Trade
 from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
@@ -203,57 +202,16 @@ class Engine:
     def _create_trade(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
         account = self._account(command)
         data = convert(command.trade_data, CreateTradeData)
-        config = self.config
-        decimals = config.assets.get(data.asset)
-        if decimals is None:
-            raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
-        is_long = direction(data)
-        margin = usd(data.margin, "margin")
-        if not 0 < margin <= config.max_margin:
-            raise Rejected("INVALID_MARGIN", "margin must be positive and within limits", "margin")
-        if margin > account.free:
-            raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
-        leverage = data.leverage
-        if not config.min_leverage <= leverage <= config.max_leverage:
-            raise Rejected(
-                "INVALID_LEVERAGE",
-                f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
-                "leverage",
-            )
-        price = self._fresh_price(data.asset)
-        entry = price.ask if is_long else price.bid
-        if data.expectedPrice is not None:
-            expected = amount(data.expectedPrice, decimals, "expectedPrice")
-            bps = data.maxSlippageBps
-            if expected <= 0 or not 0 <= bps <= 10_000:
-                raise Rejected("INVALID_SLIPPAGE", "invalid slippage guard", "expectedPrice")
-            worse = entry - expected if is_long else expected - entry
-            if worse * 10_000 > bps * expected:
-                raise Rejected("SLIPPAGE", "price moved beyond the slippage guard", "expectedPrice")
-        # Exits must sit outside the spread on their own side: a LONG's stop below the bid (the
-        # price it watches), its target above the ask (its entry); a SHORT the mirror image.
-        low, high = price.bid, price.ask
-        stop_loss = take_profit = 0
-        if data.stopLossPrice is not None:
-            stop_loss = amount(data.stopLossPrice, decimals, "stopLossPrice")
-            if not (0 < stop_loss < low if is_long else stop_loss > high):
-                side = "below the bid" if is_long else "above the ask"
-                raise Rejected(
-                    "INVALID_STOP_LOSS", f"stopLossPrice must be {side}", "stopLossPrice"
-                )
-        if data.takeProfitPrice is not None:
-            take_profit = amount(data.takeProfitPrice, decimals, "takeProfitPrice")
-            if not (take_profit > high if is_long else 0 < take_profit < low):
-                side = "above the ask" if is_long else "below the bid"
-                raise Rejected(
-                    "INVALID_TAKE_PROFIT", f"takeProfitPrice must be {side}", "takeProfitPrice"
-                )
         state = self.state
+        config = self.config
+        asset, is_long, margin, leverage, entry, stop_loss, take_profit = validate_open(
+            data, account.free, state.prices, state.now_ms, config
+        )
         state.trade_seq += 1
         trade = Trade(  # positional, in field order (trade_id ... seq): the hot path
             command.order_id,
             account.email,
-            data.asset,
+            asset,
             is_long,
             margin,
             leverage,
@@ -335,12 +293,10 @@ class Engine:
         return account
 
     def _fresh_price(self, asset: str) -> Price:
-        price = self.state.prices.get(asset)
-        if price is None:
-            raise Rejected("NO_PRICE", f"no price yet for {asset}", "asset")
-        if self.state.now_ms - price.at_ms > self.config.max_price_age_ms:
-            raise Rejected("STALE_PRICE", f"last price of {asset} is too old", "asset")
-        return price
+        state = self.state
+        return fresh_price(
+            state.prices.get(asset), asset, state.now_ms, self.config.max_price_age_ms
+        )
 
     def _index(self, trade: Trade) -> None:
         self.user_trades.setdefault(trade.email, {})[trade.trade_id] = None

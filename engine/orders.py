@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
+from engine.config import EngineConfig
 from engine.money import USD_DECIMALS, AmountError, parse_decimal
+from engine.state import Price
 
 
 class Rejected(Exception):
@@ -81,3 +83,82 @@ def direction(data: CreateTradeData) -> bool:
     if raw not in ("LONG", "SHORT"):
         raise Rejected("INVALID_DIRECTION", "direction must be LONG or SHORT", "direction")
     return raw == "LONG"
+
+
+def fresh_price(price: Price | None, asset: str, now_ms: int, max_age_ms: int) -> Price:
+    """The asset's last price, refused when there is none or it is older than ``max_age_ms``
+    of stream time (closing at a stale price would be a free option, so closes check it too)."""
+    if price is None:
+        raise Rejected("NO_PRICE", f"no price yet for {asset}", "asset")
+    if now_ms - price.at_ms > max_age_ms:
+        raise Rejected("STALE_PRICE", f"last price of {asset} is too old", "asset")
+    return price
+
+
+class OpenOrder(NamedTuple):
+    """A CREATE_TRADE that passed every check, in the engine's units."""
+
+    asset: str
+    is_long: bool
+    margin: int
+    leverage: int
+    entry: int
+    stop_loss: int  # 0 = none
+    take_profit: int  # 0 = none
+
+
+def validate_open(
+    data: CreateTradeData,
+    free: int,
+    prices: dict[str, Price],
+    now_ms: int,
+    config: EngineConfig,
+) -> OpenOrder:
+    """Check a CREATE_TRADE against the account's free balance, the last price and the limits.
+
+    Pure, and run before any mutation (there is no rollback). The first failing check, in a
+    fixed order, is the one reported.
+    """
+    decimals = config.assets.get(data.asset)
+    if decimals is None:
+        raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
+    is_long = direction(data)
+    margin = usd(data.margin, "margin")
+    if not 0 < margin <= config.max_margin:
+        raise Rejected("INVALID_MARGIN", "margin must be positive and within limits", "margin")
+    if margin > free:
+        raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
+    leverage = data.leverage
+    if not config.min_leverage <= leverage <= config.max_leverage:
+        raise Rejected(
+            "INVALID_LEVERAGE",
+            f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
+            "leverage",
+        )
+    price = fresh_price(prices.get(data.asset), data.asset, now_ms, config.max_price_age_ms)
+    entry = price.ask if is_long else price.bid
+    if data.expectedPrice is not None:
+        expected = amount(data.expectedPrice, decimals, "expectedPrice")
+        bps = data.maxSlippageBps
+        if expected <= 0 or not 0 <= bps <= 10_000:
+            raise Rejected("INVALID_SLIPPAGE", "invalid slippage guard", "expectedPrice")
+        worse = entry - expected if is_long else expected - entry
+        if worse * 10_000 > bps * expected:
+            raise Rejected("SLIPPAGE", "price moved beyond the slippage guard", "expectedPrice")
+    # Exits must sit outside the spread on their own side: a LONG's stop below the bid (the
+    # price it watches), its target above the ask (its entry); a SHORT the mirror image.
+    low, high = price.bid, price.ask
+    stop_loss = take_profit = 0
+    if data.stopLossPrice is not None:
+        stop_loss = amount(data.stopLossPrice, decimals, "stopLossPrice")
+        if not (0 < stop_loss < low if is_long else stop_loss > high):
+            side = "below the bid" if is_long else "above the ask"
+            raise Rejected("INVALID_STOP_LOSS", f"stopLossPrice must be {side}", "stopLossPrice")
+    if data.takeProfitPrice is not None:
+        take_profit = amount(data.takeProfitPrice, decimals, "takeProfitPrice")
+        if not (take_profit > high if is_long else 0 < take_profit < low):
+            side = "above the ask" if is_long else "below the bid"
+            raise Rejected(
+                "INVALID_TAKE_PROFIT", f"takeProfitPrice must be {side}", "takeProfitPrice"
+            )
+    return OpenOrder(data.asset, is_long, margin, leverage, entry, stop_loss, take_profit)
