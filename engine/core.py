@@ -144,7 +144,7 @@ class Engine:
             book.remove(trade)
             exit_price = price.bid if trade.is_long else price.ask
             event_type = _REASONS.get(kind, m.TRADE_TAKE_PROFIT)
-            outputs.append(self._settle(trade, exit_price, event_type, ""))
+            outputs.append(self._settle(trade, exit_price, event_type, "")[1])
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -241,9 +241,8 @@ class Engine:
         price = self._fresh_price(trade.asset)  # closing at a stale price would be a free option
         self.books[trade.asset].remove(trade)
         exit_price = price.bid if trade.is_long else price.ask
-        event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
+        closed, event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
         outputs.append(event)
-        closed = self.state.closed[trade.email][-1]
         return closed_view(closed, event.balance), "trade closed"
 
     def _get_open_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
@@ -262,7 +261,9 @@ class Engine:
 
     # --- settlement ----------------------------------------------------------------------------
 
-    def _settle(self, trade: Trade, exit_price: int, event_type: str, order_id: str) -> Event:
+    def _settle(
+        self, trade: Trade, exit_price: int, event_type: str, order_id: str
+    ) -> tuple[ClosedTrade, Event]:
         """Close ``trade`` at ``exit_price``: the trader never loses more than the margin, the
         house takes the floored remainder of the PnL and absorbs any loss beyond the margin."""
         state = self.state
@@ -274,15 +275,15 @@ class Engine:
         state.house += trade.margin - returned
         del state.trades[trade.trade_id]
         self._unindex(trade)
-        history = state.closed.setdefault(trade.email, [])
-        history.append(
-            ClosedTrade(
-                trade, exit_price, returned - trade.margin, returned, event_type, state.now_ms
-            )
+        closed = ClosedTrade(
+            trade, exit_price, returned - trade.margin, returned, event_type, state.now_ms
         )
+        history = state.closed.setdefault(trade.email, [])
+        history.append(closed)
         if len(history) > self.config.closed_history:
             del history[0]
-        return self._trade_event(event_type, trade, account, returned, order_id, exit_price)
+        event = self._trade_event(event_type, trade, account, returned, order_id, exit_price)
+        return closed, event
 
     # --- helpers -------------------------------------------------------------------------------
 

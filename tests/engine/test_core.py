@@ -303,3 +303,15 @@ def test_close_trade_with_a_malformed_trade_id_names_the_field():
             "INVALID_TRADE_DATA",
             "tradeId",
         ), r.message
+
+
+def test_close_answers_even_when_no_closed_history_is_kept():
+    d = funded(closed_history=0)
+    open_trade(d)
+    r = d.call("c1", m.CLOSE_TRADE, ALICE, tradeId="t1")
+    assert (r.status, r.data["reason"], r.data["balance"]) == (
+        m.SUCCESS,
+        m.TRADE_CLOSED,
+        5000 * USD_SCALE,
+    )
+    assert d.call("q", m.GET_CLOSED_TRADES, ALICE).data == {"trades": []}
