@@ -10,7 +10,8 @@ Cheap by construction, because the route is open to every signed-in user:
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 
@@ -42,28 +43,38 @@ async def find(
     """The order's response, ``"pending"`` while the engine has not answered, None if unknown."""
     wanted = order_id.encode()
     since = await redis.get(PENDING_PREFIX + order_id)
-    if since is not None:
-        lower, scanned = since.decode() if isinstance(since, bytes) else str(since), 0
-        while scanned < FORWARD_SCAN:
-            chunk = await redis.xrange(response_stream, min=lower, count=CHUNK)
-            for _entry_id, fields in chunk:
-                if fields.get(b"orderId") == wanted:
-                    return _decode(fields)
-            if len(chunk) < CHUNK:
-                break
-            scanned += len(chunk)
-            last = chunk[-1][0]
-            lower = "(" + (last.decode() if isinstance(last, bytes) else last)
-        return "pending"
-    upper, scanned = "+", 0
-    while scanned < RECENT_SCAN:
-        chunk = await redis.xrevrange(response_stream, max=upper, count=CHUNK)
+    if since is not None:  # after a 504: search forward from where the command was sent
+        start = since.decode() if isinstance(since, bytes) else str(since)
+        found = await _scan(
+            lambda lower: redis.xrange(response_stream, min=lower, count=CHUNK),
+            start,
+            FORWARD_SCAN,
+            wanted,
+        )
+        return "pending" if found is None else _decode(found)
+    found = await _scan(
+        lambda upper: redis.xrevrange(response_stream, max=upper, count=CHUNK),
+        "+",
+        RECENT_SCAN,
+        wanted,
+    )
+    return None if found is None else _decode(found)
+
+
+async def _scan(
+    read: Callable[[str], Awaitable[list[Any]]], bound: str, budget: int, wanted: bytes
+) -> dict[bytes, bytes] | None:
+    """Page through the stream from ``bound`` (either direction, as ``read`` does) for at most
+    ``budget`` entries; the fields of the entry whose orderId is ``wanted``, or None."""
+    scanned = 0
+    while scanned < budget:
+        chunk = await read(bound)
         for _entry_id, fields in chunk:
             if fields.get(b"orderId") == wanted:
-                return _decode(fields)
+                return fields  # type: ignore[no-any-return]
         if len(chunk) < CHUNK:
-            break
+            return None
         scanned += len(chunk)
         last = chunk[-1][0]
-        upper = "(" + (last.decode() if isinstance(last, bytes) else last)
+        bound = "(" + (last.decode() if isinstance(last, bytes) else last)
     return None
