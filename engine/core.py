@@ -86,8 +86,11 @@ class Engine:
 
     def apply_command_entry(self, entry_id: str, fields: Mapping[Any, Any]) -> list[Output]:
         """Apply one backend-to-engine entry; a malformed one with an orderId gets an error."""
-        self._advance(entry_id)
-        self.state.last_command_id = entry_id
+        state = self.state
+        ms = int(entry_id.partition("-")[0])  # entry_ms, inline: this runs for every command
+        if ms > state.now_ms:
+            state.now_ms = ms
+        state.last_command_id = entry_id
         try:
             command = decode_command(fields)
         except WireError as exc:
@@ -175,7 +178,8 @@ class Engine:
             except Rejected as exc:
                 status, data, message = m.ERROR, exc.data(), exc.message
         state.commands_applied += 1
-        response = self._response(command.order_id, status, data, message)
+        state.seq += 1
+        response = Response(command.order_id, status, data, message, state.now_ms, state.seq)
         outputs.append(response)
         self._remember(command, response)
         return outputs
