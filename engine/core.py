@@ -55,6 +55,7 @@ class Engine:
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
         self.user_trades: dict[str, dict[str, None]] = {}
         self._order_fifo: deque[str] = deque(state.orders)  # remembered orderIds, oldest first
+        self._window = self.config.idempotency_window
         by_asset: dict[str, list[Trade]] = {}
         for trade in state.trades.values():
             self._index(trade)
@@ -239,10 +240,14 @@ class Engine:
         trade_id = command.trade_data.get("tradeId")
         if type(trade_id) is not str:
             trade_id = convert(command.trade_data, CloseTradeData).tradeId  # names the fault
-        trade = self.state.trades.get(trade_id)
+        state = self.state
+        trade = state.trades.get(trade_id)
         if trade is None or trade.email != command.email:
             raise Rejected("TRADE_NOT_FOUND", "no such open trade", "tradeId")
-        price = self._fresh_price(trade.asset)  # closing at a stale price would be a free option
+        # closing at a stale price would be a free option
+        price = fresh_price(
+            state.prices.get(trade.asset), trade.asset, state.now_ms, self.config.max_price_age_ms
+        )
         self.books[trade.asset].remove(trade)
         exit_price = price.bid if trade.is_long else price.ask
         closed, event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
@@ -292,16 +297,11 @@ class Engine:
     # --- helpers -------------------------------------------------------------------------------
 
     def _account(self, command: Command) -> Account:
-        account = self.state.accounts.get(_email(command))
+        account = self.state.accounts.get(command.email)
         if account is None:
+            _email(command)  # an empty email is named as such
             raise Rejected("ACCOUNT_NOT_FOUND", "no account for this email", "email")
         return account
-
-    def _fresh_price(self, asset: str) -> Price:
-        state = self.state
-        return fresh_price(
-            state.prices.get(asset), asset, state.now_ms, self.config.max_price_age_ms
-        )
 
     def _index(self, trade: Trade) -> None:
         self.user_trades.setdefault(trade.email, {})[trade.trade_id] = None
@@ -313,16 +313,19 @@ class Engine:
             del self.user_trades[trade.email]
 
     def _remember(self, command: Command, response: Response) -> None:
-        orders = self.state.orders
-        orders[command.order_id] = response
-        self.state.order_emails[command.order_id] = command.email
-        self._order_fifo.append(command.order_id)
-        if len(orders) > self.config.idempotency_window:
+        state = self.state
+        orders = state.orders
+        order_id = command.order_id
+        orders[order_id] = response
+        state.order_emails[order_id] = command.email
+        fifo = self._order_fifo
+        fifo.append(order_id)
+        if len(fifo) > self._window:
             # Not next(iter(orders)): that walks the deleted slots at the front of the dict,
             # ~9 us per command once the window is full. Same key, same order.
-            oldest = self._order_fifo.popleft()
+            oldest = fifo.popleft()
             del orders[oldest]
-            del self.state.order_emails[oldest]
+            del state.order_emails[oldest]
 
     def _advance(self, entry_id: str) -> None:
         ms = entry_ms(entry_id)
