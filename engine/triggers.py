@@ -8,7 +8,8 @@ number n of open positions.
 An index holds one plain integer per exit, ``level * 2**40 + seq * 4 + kind``: it sorts exactly
 as the tuple ``(level, seq, kind)`` would (``seq`` < 2**38, ``kind`` < 4), but compares as one
 int, which makes inserts and removals cheaper and an exit smaller than a tuple of three ints.
-The trade's ID is found by its ``seq`` (unique per trade) only when an exit fires.
+The trade's ID is found by its ``seq`` (unique per trade) only when an exit fires. Of a
+trade's stop-loss and liquidation only the one that would fire first is indexed (``_keys``).
 """
 
 from __future__ import annotations
@@ -43,25 +44,13 @@ class TriggerBook:
         self.trade_ids: dict[int, str] = {}  # seq -> trade_id of every indexed trade
 
     def add(self, trade: Trade) -> None:
-        """Index every exit of ``trade``."""
+        """Index the exits of ``trade`` that can fire."""
         seq = trade.seq
         if not 0 <= seq < SEQ_LIMIT:
             raise ValueError(f"trade seq {seq} out of the index's range")
         self.trade_ids[seq] = trade.trade_id
-        base = seq << 2
-        if trade.is_long:
-            if trade.liquidation > 0:
-                self.long_falls.add((trade.liquidation << LEVEL_SHIFT) + base + LIQUIDATION)
-            if trade.stop_loss:
-                self.long_falls.add((trade.stop_loss << LEVEL_SHIFT) + base + STOP_LOSS)
-            if trade.take_profit:
-                self.long_rises.add((trade.take_profit << LEVEL_SHIFT) + base + TAKE_PROFIT)
-        else:
-            self.short_rises.add((trade.liquidation << LEVEL_SHIFT) + base + LIQUIDATION)
-            if trade.stop_loss:
-                self.short_rises.add((trade.stop_loss << LEVEL_SHIFT) + base + STOP_LOSS)
-            if trade.take_profit:
-                self.short_falls.add((trade.take_profit << LEVEL_SHIFT) + base + TAKE_PROFIT)
+        for book, key in self._keys(trade):
+            book.add(key)
 
     def add_all(self, trades: Iterable[Trade]) -> None:
         """Index every exit of many trades: one sort per index, not one insert per exit.
@@ -80,20 +69,8 @@ class TriggerBook:
 
     def remove(self, trade: Trade) -> None:
         """Remove every exit of ``trade`` that is still indexed (OCO after one fired)."""
-        base = trade.seq << 2
-        if trade.is_long:
-            if trade.liquidation > 0:
-                self.long_falls.discard((trade.liquidation << LEVEL_SHIFT) + base + LIQUIDATION)
-            if trade.stop_loss:
-                self.long_falls.discard((trade.stop_loss << LEVEL_SHIFT) + base + STOP_LOSS)
-            if trade.take_profit:
-                self.long_rises.discard((trade.take_profit << LEVEL_SHIFT) + base + TAKE_PROFIT)
-        else:
-            self.short_rises.discard((trade.liquidation << LEVEL_SHIFT) + base + LIQUIDATION)
-            if trade.stop_loss:
-                self.short_rises.discard((trade.stop_loss << LEVEL_SHIFT) + base + STOP_LOSS)
-            if trade.take_profit:
-                self.short_falls.discard((trade.take_profit << LEVEL_SHIFT) + base + TAKE_PROFIT)
+        for book, key in self._keys(trade):
+            book.discard(key)
         self.trade_ids.pop(trade.seq, None)
 
     def fired(self, bid: int, ask: int) -> list[Entry]:
@@ -140,19 +117,30 @@ class TriggerBook:
         return key >> LEVEL_SHIFT, seq, key & 3, self.trade_ids[seq]
 
     def _keys(self, trade: Trade) -> list[tuple[SortedList, int]]:
+        """The index and key of each exit of ``trade`` that can fire first.
+
+        A stop-loss and the liquidation level wait for the same price to move the same way, so
+        the nearer one always fires first (the stop on a LONG's tie, the liquidation on a
+        SHORT's: the order the full ``(level, seq, kind)`` sort gives) and the other never
+        fires at all: only the nearer is indexed. Which exit fires, at which tick, in which
+        order, is exactly that of indexing all three.
+        """
         base = trade.seq << 2
-        out: list[tuple[SortedList, int]] = []
-        if trade.is_long:
-            if trade.liquidation > 0:
-                out.append((self.long_falls, (trade.liquidation << LEVEL_SHIFT) + base))
-            if trade.stop_loss:
-                out.append((self.long_falls, (trade.stop_loss << LEVEL_SHIFT) + base + 1))
-            if trade.take_profit:
-                out.append((self.long_rises, (trade.take_profit << LEVEL_SHIFT) + base + 2))
-        else:
-            out.append((self.short_rises, (trade.liquidation << LEVEL_SHIFT) + base))
-            if trade.stop_loss:
-                out.append((self.short_rises, (trade.stop_loss << LEVEL_SHIFT) + base + 1))
-            if trade.take_profit:
-                out.append((self.short_falls, (trade.take_profit << LEVEL_SHIFT) + base + 2))
-        return out
+        stop, target, liquidation = trade.stop_loss, trade.take_profit, trade.liquidation
+        if trade.is_long:  # watch the bid: the stop and liquidation on a fall, the target a rise
+            if stop and stop >= liquidation:
+                keys = [(self.long_falls, (stop << LEVEL_SHIFT) + base + STOP_LOSS)]
+            elif liquidation > 0:
+                keys = [(self.long_falls, (liquidation << LEVEL_SHIFT) + base + LIQUIDATION)]
+            else:
+                keys = []  # a 1x LONG without a stop: nothing below it can close it
+            if target:
+                keys.append((self.long_rises, (target << LEVEL_SHIFT) + base + TAKE_PROFIT))
+        else:  # watch the ask: the stop and liquidation on a rise, the target on a fall
+            if stop and stop < liquidation:
+                keys = [(self.short_rises, (stop << LEVEL_SHIFT) + base + STOP_LOSS)]
+            else:
+                keys = [(self.short_rises, (liquidation << LEVEL_SHIFT) + base + LIQUIDATION)]
+            if target:
+                keys.append((self.short_falls, (target << LEVEL_SHIFT) + base + TAKE_PROFIT))
+        return keys
