@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.messages import Command, Event, Output, PriceBatch, PriceItem, Response
@@ -52,6 +54,13 @@ class Engine:
             state = EngineState(config=config or EngineConfig())
         self.state = state
         self.config = state.config
+        if state.order_emails:  # a snapshot from before responses carried their email
+            emails = state.order_emails
+            state.orders = {
+                order_id: msgspec.structs.replace(response, email=emails.get(order_id, ""))
+                for order_id, response in state.orders.items()
+            }
+            state.order_emails = {}
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
         self.user_trades: dict[str, dict[str, None]] = {}
         self._order_fifo: deque[str] = deque(state.orders)  # remembered orderIds, oldest first
@@ -157,7 +166,7 @@ class Engine:
         state = self.state
         stored = state.orders.get(command.order_id)
         if stored is not None:
-            if state.order_emails.get(command.order_id) != command.email:
+            if stored.email != command.email:
                 return [
                     self._response(
                         command.order_id,
@@ -180,7 +189,9 @@ class Engine:
                 status, data, message = m.ERROR, exc.data(), exc.message
         state.commands_applied += 1
         state.seq += 1
-        response = Response(command.order_id, status, data, message, state.now_ms, state.seq)
+        response = Response(
+            command.order_id, status, data, message, state.now_ms, state.seq, command.email
+        )
         outputs.append(response)
         self._remember(command, response)
         return outputs
@@ -313,11 +324,9 @@ class Engine:
             del self.user_trades[trade.email]
 
     def _remember(self, command: Command, response: Response) -> None:
-        state = self.state
-        orders = state.orders
+        orders = self.state.orders
         order_id = command.order_id
         orders[order_id] = response
-        state.order_emails[order_id] = command.email
         fifo = self._order_fifo
         fifo.append(order_id)
         if len(fifo) > self._window:
@@ -325,7 +334,6 @@ class Engine:
             # ~9 us per command once the window is full. Same key, same order.
             oldest = fifo.popleft()
             del orders[oldest]
-            del state.order_emails[oldest]
 
     def _advance(self, entry_id: str) -> None:
         ms = entry_ms(entry_id)

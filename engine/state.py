@@ -65,7 +65,9 @@ class EngineState(msgspec.Struct):
     trades: dict[str, Trade] = msgspec.field(default_factory=dict)
     closed: dict[str, list[ClosedTrade]] = msgspec.field(default_factory=dict)
     prices: dict[str, Price] = msgspec.field(default_factory=dict)
-    orders: dict[str, Response] = msgspec.field(default_factory=dict)
+    orders: dict[str, Response] = msgspec.field(default_factory=dict)  # the idempotency window
+    # Snapshots written before responses carried their email kept it here; ``Engine`` folds it
+    # into ``orders`` on load, so it is empty in every state the engine writes.
     order_emails: dict[str, str] = msgspec.field(default_factory=dict)
     house: int = 0
     deposits: int = 0
