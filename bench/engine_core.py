@@ -176,7 +176,7 @@ def bench_memory(size: int) -> None:
     window = min(size, engine.config.idempotency_window)
     print(
         f"memory: {used / size:,.0f} bytes per open position at {size:,} "
-        f"(trade + 3 index entries + per-user index; plus {window:,} remembered orderIds "
+        f"(trade + its index entries + per-user index; plus {window:,} remembered orderIds "
         "amortised)"
     )
 
