@@ -96,6 +96,8 @@ class TriggerBook:
         floor = ask << LEVEL_SHIFT
         while book and book[-1] >= floor:
             keys.append(book.pop())
+        if not keys:  # most ticks: skip building the comprehension
+            return []
         return [self._entry(key) for key in keys]
 
     def contains(self, trade: Trade) -> bool:
