@@ -152,7 +152,7 @@ class Engine:
         book = self.books[asset]
         for _level, _seq, kind, trade_id in fired:
             trade = trades.get(trade_id)
-            if trade is None:  # a second exit of a trade this tick already closed
+            if trade is None:  # defensive: the index holds one exit per side of a trade
                 continue
             book.remove(trade)
             exit_price = price.bid if trade.is_long else price.ask

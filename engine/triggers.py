@@ -45,11 +45,7 @@ class TriggerBook:
 
     def add(self, trade: Trade) -> None:
         """Index the exits of ``trade`` that can fire."""
-        seq = trade.seq
-        if not 0 <= seq < SEQ_LIMIT:
-            raise ValueError(f"trade seq {seq} out of the index's range")
-        self.trade_ids[seq] = trade.trade_id
-        for book, key in self._keys(trade):
+        for book, key in self._track(trade):
             book.add(key)
 
     def add_all(self, trades: Iterable[Trade]) -> None:
@@ -59,10 +55,7 @@ class TriggerBook:
         """
         pending: dict[int, tuple[SortedList, list[int]]] = {}
         for trade in trades:
-            if not 0 <= trade.seq < SEQ_LIMIT:
-                raise ValueError(f"trade seq {trade.seq} out of the index's range")
-            self.trade_ids[trade.seq] = trade.trade_id
-            for book, key in self._keys(trade):
+            for book, key in self._track(trade):
                 pending.setdefault(id(book), (book, []))[1].append(key)
         for book, keys in pending.values():
             book.update(keys)
@@ -76,8 +69,8 @@ class TriggerBook:
     def fired(self, bid: int, ask: int) -> list[Entry]:
         """Pop and return the exits this price fires, in a fixed, reproducible order.
 
-        A gap can cross two exits of one trade (stop-loss and liquidation): the caller acts on
-        the first and skips the rest, then ``remove`` drops the exits still indexed.
+        A trade has at most one exit on each side (``_keys``), so one tick fires at most one
+        exit per trade; the caller then ``remove``s the trade's other exit (OCO).
         """
         keys: list[int] = []
         book = self.long_falls
@@ -113,6 +106,13 @@ class TriggerBook:
             + len(self.short_falls)
             + len(self.short_rises)
         )
+
+    def _track(self, trade: Trade) -> list[tuple[SortedList, int]]:
+        """Remember the trade's ID by its seq (for ``_entry``) and return its keys."""
+        if not 0 <= trade.seq < SEQ_LIMIT:
+            raise ValueError(f"trade seq {trade.seq} out of the index's range")
+        self.trade_ids[trade.seq] = trade.trade_id
+        return self._keys(trade)
 
     def _entry(self, key: int) -> Entry:
         seq = (key >> 2) & (SEQ_LIMIT - 1)
