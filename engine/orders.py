@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -95,16 +95,10 @@ def fresh_price(price: Price | None, asset: str, now_ms: int, max_age_ms: int) -
     return price
 
 
-class OpenOrder(NamedTuple):
-    """A CREATE_TRADE that passed every check, in the engine's units."""
-
-    asset: str
-    is_long: bool
-    margin: int
-    leverage: int
-    entry: int
-    stop_loss: int  # 0 = none
-    take_profit: int  # 0 = none
+# A CREATE_TRADE that passed every check, in the engine's units: (asset, is_long, margin,
+# leverage, entry, stop_loss, take_profit), levels 0 when unset. A plain tuple, not a NamedTuple:
+# building one of those is a Python-level call, and this runs for every trade opened.
+OpenOrder = tuple[str, bool, int, int, int, int, int]
 
 
 def validate_open(
@@ -122,8 +116,9 @@ def validate_open(
     decimals = config.assets.get(data.asset)
     if decimals is None:
         raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
-    is_long = direction(data)
-    margin = usd(data.margin, "margin")
+    # the usual spellings and plain integers skip a call (this runs for every trade opened)
+    is_long = data.direction == "LONG" or (data.direction != "SHORT" and direction(data))
+    margin = data.margin if type(data.margin) is int else usd(data.margin, "margin")
     if not 0 < margin <= config.max_margin:
         raise Rejected("INVALID_MARGIN", "margin must be positive and within limits", "margin")
     if margin > free:
@@ -150,15 +145,17 @@ def validate_open(
     low, high = price.bid, price.ask
     stop_loss = take_profit = 0
     if data.stopLossPrice is not None:
-        stop_loss = amount(data.stopLossPrice, decimals, "stopLossPrice")
+        raw = data.stopLossPrice
+        stop_loss = raw if type(raw) is int else amount(raw, decimals, "stopLossPrice")
         if not (0 < stop_loss < low if is_long else stop_loss > high):
             side = "below the bid" if is_long else "above the ask"
             raise Rejected("INVALID_STOP_LOSS", f"stopLossPrice must be {side}", "stopLossPrice")
     if data.takeProfitPrice is not None:
-        take_profit = amount(data.takeProfitPrice, decimals, "takeProfitPrice")
+        raw = data.takeProfitPrice
+        take_profit = raw if type(raw) is int else amount(raw, decimals, "takeProfitPrice")
         if not (take_profit > high if is_long else 0 < take_profit < low):
             side = "above the ask" if is_long else "below the bid"
             raise Rejected(
                 "INVALID_TAKE_PROFIT", f"takeProfitPrice must be {side}", "takeProfitPrice"
             )
-    return OpenOrder(data.asset, is_long, margin, leverage, entry, stop_loss, take_profit)
+    return data.asset, is_long, margin, leverage, entry, stop_loss, take_profit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.config import EngineConfig
-from engine.orders import CreateTradeData, OpenOrder, Rejected, fresh_price, validate_open
+from engine.orders import CreateTradeData, Rejected, fresh_price, validate_open
 from engine.state import Price
 
 P = 10_000
@@ -18,12 +18,12 @@ def order(**kw) -> CreateTradeData:
 
 def test_a_valid_long_fills_at_the_ask_in_exact_units() -> None:
     got = validate_open(order(stopLossPrice="59000.5"), 10**9, PRICES, 1_000, EngineConfig())
-    assert got == OpenOrder("BTC_USDC", True, 1_000_000, 10, 60_010 * P, 590_005_000, 0)
+    assert got == ("BTC_USDC", True, 1_000_000, 10, 60_010 * P, 590_005_000, 0)
 
 
 def test_a_short_fills_at_the_bid() -> None:
     got = validate_open(order(direction="SHORT"), 10**9, PRICES, 1_000, EngineConfig())
-    assert (got.is_long, got.entry) == (False, 59_990 * P)
+    assert (got[1], got[4]) == (False, 59_990 * P)
 
 
 def test_the_first_failing_check_is_reported() -> None:
