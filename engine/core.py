@@ -62,7 +62,7 @@ class Engine:
             }
             state.order_emails = {}
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
-        self.user_trades: dict[str, dict[str, None]] = {}
+        self.user_trades: dict[str, dict[str, Trade]] = {}  # email -> open trades by ID
         self._order_fifo: deque[str] = deque(state.orders)  # remembered orderIds, oldest first
         self._window = self.config.idempotency_window
         by_asset: dict[str, list[Trade]] = {}
@@ -267,9 +267,9 @@ class Engine:
 
     def _get_open_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
         self._account(command)
-        trades = self.state.trades
-        ids = self.user_trades.get(command.email, {})
-        return {"trades": [trade_view(trades[t]) for t in ids]}, "open trades"
+        trades = self.user_trades.get(command.email)
+        views = [trade_view(t) for t in trades.values()] if trades else []
+        return {"trades": views}, "open trades"
 
     def _get_closed_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
         self._account(command)
@@ -315,12 +315,16 @@ class Engine:
         return account
 
     def _index(self, trade: Trade) -> None:
-        self.user_trades.setdefault(trade.email, {})[trade.trade_id] = None
+        trades = self.user_trades.get(trade.email)
+        if trades is None:
+            self.user_trades[trade.email] = {trade.trade_id: trade}
+        else:
+            trades[trade.trade_id] = trade
 
     def _unindex(self, trade: Trade) -> None:
-        ids = self.user_trades[trade.email]
-        del ids[trade.trade_id]
-        if not ids:
+        trades = self.user_trades[trade.email]
+        del trades[trade.trade_id]
+        if not trades:
             del self.user_trades[trade.email]
 
     def _remember(self, command: Command, response: Response) -> None:
