@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.messages import Command, Event, Output, PriceBatch, PriceItem, Response
@@ -29,10 +27,25 @@ from engine.orders import (
     fresh_price,
     validate_open,
 )
-from engine.state import Account, ClosedTrade, EngineState, Price, Trade
+from engine.state import (
+    Account,
+    Answer,
+    Closed,
+    ClosedTrade,
+    EngineState,
+    Opened,
+    OpenTrades,
+    Price,
+    Receipt,
+    Trade,
+)
 from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
-from engine.views import balance_view, closed_view, opened_view, trade_view
+from engine.views import balance_view, closed_view, opened_view, receipt_view, trade_view
 from engine.wire import WireError, decode_command, decode_price_batch
+
+# What a command handler returns: the response's data and message, and the answer a repeat of
+# its orderId is rebuilt from (None: the data itself is remembered).
+Handled = tuple[Any, str, Answer | None]
 
 _REASONS = {
     LIQUIDATION: m.TRADE_LIQUIDATED,
@@ -54,16 +67,9 @@ class Engine:
             state = EngineState(config=config or EngineConfig())
         self.state = state
         self.config = state.config
-        if state.order_emails:  # a snapshot from before responses carried their email
-            emails = state.order_emails
-            state.orders = {
-                order_id: msgspec.structs.replace(response, email=emails.get(order_id, ""))
-                for order_id, response in state.orders.items()
-            }
-            state.order_emails = {}
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
         self.user_trades: dict[str, dict[str, Trade]] = {}  # email -> open trades by ID
-        self._order_fifo: deque[str] = deque(state.orders)  # remembered orderIds, oldest first
+        self._order_fifo: deque[str] = deque(state.receipts)  # remembered orderIds, oldest first
         self._window = self.config.idempotency_window
         by_asset: dict[str, list[Trade]] = {}
         for trade in state.trades.values():
@@ -164,58 +170,62 @@ class Engine:
     def apply_command(self, command: Command) -> list[Output]:
         """Apply one decoded command; a repeated orderId gets its original answer again."""
         state = self.state
-        stored = state.orders.get(command.order_id)
+        order_id = command.order_id
+        stored = state.receipts.get(order_id)
         if stored is not None:
             if stored.email != command.email:
                 return [
                     self._response(
-                        command.order_id,
+                        order_id,
                         m.ERROR,
                         {"code": "DUPLICATE_ORDER_ID"},
                         "orderId already used by another account",
                     )
                 ]
-            return [self._response(stored.order_id, stored.status, stored.data, stored.message)]
+            return [self._response(order_id, stored.status, receipt_view(stored), stored.message)]
         handler = self._handlers.get(command.command)
         outputs: list[Output] = []
+        answer: Answer | None
         if handler is None:
             self._reject("command_unknown")
             status, data, message = m.ERROR, {"code": "UNKNOWN_COMMAND"}, "unknown command"
+            answer = None
         else:
             try:
-                data, message = handler(command, outputs)
+                data, message, answer = handler(command, outputs)
                 status = m.SUCCESS
             except Rejected as exc:
-                status, data, message = m.ERROR, exc.data(), exc.message
+                status, data, message, answer = m.ERROR, exc.data(), exc.message, None
         state.commands_applied += 1
         state.seq += 1
-        response = Response(
-            command.order_id, status, data, message, state.now_ms, state.seq, command.email
-        )
-        outputs.append(response)
-        self._remember(command, response)
+        outputs.append(Response(order_id, status, data, message, state.now_ms, state.seq))
+        if answer is None:
+            receipt = Receipt(command.email, status, message, data)
+        else:  # rebuilt from the answer on a repeat: the window keeps no views (engine.state)
+            receipt = Receipt(command.email, status, message, None, answer)
+        self._remember(order_id, receipt)
         return outputs
 
-    def _create_account(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+    def _create_account(self, command: Command, outputs: list[Output]) -> Handled:
         email = _email(command)
         account = self.state.accounts.get(email)
         if account is not None:
-            return balance_view(account) | {"created": False}, "account already exists"
+            return balance_view(account) | {"created": False}, "account already exists", None
         deposit = self.config.initial_balance
         account = Account(email=email, free=deposit, deposited=deposit)
         self.state.accounts[email] = account
         self.state.deposits += deposit
         outputs.append(self._event(m.ACCOUNT_CREATED, email, command.order_id, deposit, deposit))
-        return balance_view(account) | {"created": True}, "account created"
+        return balance_view(account) | {"created": True}, "account created", None
 
-    def _get_balance(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+    def _get_balance(self, command: Command, outputs: list[Output]) -> Handled:
         account = self._account(command)
-        return {"USD": balance_view(account)}, "balance"
+        return {"USD": balance_view(account)}, "balance", None
 
-    def _get_usd_balance(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
-        return balance_view(self._account(command)), "usd balance"
+    def _get_usd_balance(self, command: Command, outputs: list[Output]) -> Handled:
+        return balance_view(self._account(command)), "usd balance", None
 
-    def _create_trade(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+    def _create_trade(self, command: Command, outputs: list[Output]) -> Handled:
         account = self._account(command)
         data = convert(command.trade_data, CreateTradeData)
         state = self.state
@@ -244,9 +254,9 @@ class Engine:
         self._index(trade)
         self.books[trade.asset].add(trade)
         outputs.append(self._trade_event(m.TRADE_OPENED, trade, account, -margin, command.order_id))
-        return opened_view(trade, account.free), "trade opened"
+        return opened_view(trade, account.free), "trade opened", Opened(trade, account.free)
 
-    def _close_trade(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+    def _close_trade(self, command: Command, outputs: list[Output]) -> Handled:
         self._account(command)
         trade_id = command.trade_data.get("tradeId")
         if type(trade_id) is not str:
@@ -263,21 +273,22 @@ class Engine:
         exit_price = price.bid if trade.is_long else price.ask
         closed, event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
         outputs.append(event)
-        return closed_view(closed, event.balance), "trade closed"
+        balance = event.balance
+        return closed_view(closed, balance), "trade closed", Closed(closed, balance)
 
-    def _get_open_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+    def _get_open_trades(self, command: Command, outputs: list[Output]) -> Handled:
         self._account(command)
         trades = self.user_trades.get(command.email)
-        views = [trade_view(t) for t in trades.values()] if trades else []
-        return {"trades": views}, "open trades"
+        shown = tuple(trades.values()) if trades else ()
+        return {"trades": [trade_view(t) for t in shown]}, "open trades", OpenTrades(shown)
 
-    def _get_closed_trades(self, command: Command, outputs: list[Output]) -> tuple[Any, str]:
+    def _get_closed_trades(self, command: Command, outputs: list[Output]) -> Handled:
         self._account(command)
         data = convert(command.trade_data, ListData)
         history = self.state.closed.get(command.email, [])
         limit = len(history) if data.limit is None else max(0, data.limit)
         recent = history[::-1][:limit]
-        return {"trades": [closed_view(c) for c in recent]}, "closed trades"
+        return {"trades": [closed_view(c) for c in recent]}, "closed trades", None
 
     # --- settlement ----------------------------------------------------------------------------
 
@@ -327,17 +338,16 @@ class Engine:
         if not trades:
             del self.user_trades[trade.email]
 
-    def _remember(self, command: Command, response: Response) -> None:
-        orders = self.state.orders
-        order_id = command.order_id
-        orders[order_id] = response
+    def _remember(self, order_id: str, receipt: Receipt) -> None:
+        receipts = self.state.receipts
+        receipts[order_id] = receipt
         fifo = self._order_fifo
         fifo.append(order_id)
         if len(fifo) > self._window:
             # Not next(iter(orders)): that walks the deleted slots at the front of the dict,
             # ~9 us per command once the window is full. Same key, same order.
             oldest = fifo.popleft()
-            del orders[oldest]
+            del receipts[oldest]
 
     def _advance(self, entry_id: str) -> None:
         ms = entry_ms(entry_id)

@@ -72,11 +72,7 @@ class Command(msgspec.Struct, frozen=True, gc=False):
 
 
 class Response(msgspec.Struct, frozen=True, gc=False):
-    """An engine_response entry. ``data`` is JSON-encodable; ``timestamp`` is stream time (ms).
-
-    ``email`` is whose command this answers: the engine remembers it with the response to
-    refuse the orderId to anyone else. It is not a wire field (not encoded, decodes as "").
-    """
+    """An engine_response entry. ``data`` is JSON-encodable; ``timestamp`` is stream time (ms)."""
 
     order_id: str
     status: str
@@ -84,7 +80,6 @@ class Response(msgspec.Struct, frozen=True, gc=False):
     message: str
     timestamp: int
     seq: int
-    email: str = ""
 
 
 class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):

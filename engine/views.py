@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.money import USD_DECIMALS
-from engine.state import Account, ClosedTrade, Trade
+from engine.state import Account, Closed, ClosedTrade, Opened, Receipt, Trade
 
 
 def balance_view(account: Account) -> dict[str, Any]:
@@ -78,3 +78,15 @@ def closed_view(closed: ClosedTrade, balance: int | None = None) -> dict[str, An
     if balance is not None:
         view["balance"] = balance
     return view
+
+
+def receipt_view(receipt: Receipt) -> Any:
+    """The data of a remembered answer, as it was first sent (for a repeated orderId)."""
+    answer = receipt.answer
+    if answer is None:
+        return receipt.data
+    if isinstance(answer, Opened):
+        return opened_view(answer.trade, answer.balance)
+    if isinstance(answer, Closed):
+        return closed_view(answer.closed, answer.balance)
+    return {"trades": [trade_view(trade) for trade in answer.trades]}

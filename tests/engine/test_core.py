@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.money import USD_SCALE
-from engine.state import dump_state, load_state
 from tests.engine.driver import Driver, events
 
 BTC = "BTC_USDC"
@@ -169,26 +166,6 @@ def test_order_id_of_another_account_is_refused():
     r = d.call("t1", m.CLOSE_TRADE, "bob@example.com", tradeId="t1")
     assert r.status == m.ERROR
     assert r.data["code"] == "DUPLICATE_ORDER_ID"
-
-
-def test_a_snapshot_that_kept_emails_apart_still_refuses_other_accounts():
-    """Snapshots from before responses carried their email kept them in ``order_emails``."""
-    d = funded()
-    d.call("acc-b", m.CREATE_ACCOUNT, "bob@example.com")
-    first = open_trade(d)
-    state = d.engine.state
-    state.order_emails = {order_id: r.email for order_id, r in state.orders.items()}
-    state.orders = {k: msgspec.structs.replace(r, email="") for k, r in state.orders.items()}
-    old = load_state(dump_state(state))
-    assert old.order_emails["t1"] == ALICE and old.orders["t1"].email == ""
-
-    d = Driver(state=old)
-    assert d.engine.state.order_emails == {}
-    assert d.engine.state.orders["t1"].email == ALICE
-    r = d.call("t1", m.CLOSE_TRADE, "bob@example.com", tradeId="t1")
-    assert (r.status, r.data["code"]) == (m.ERROR, "DUPLICATE_ORDER_ID")
-    again = d.call("t1", m.CREATE_TRADE, ALICE, asset=BTC, direction="LONG", margin=USD_SCALE)
-    assert (again.status, again.data) == (m.SUCCESS, first)
 
 
 def test_only_the_owner_can_close_a_trade():
