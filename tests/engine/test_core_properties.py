@@ -34,6 +34,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.ms = 1_000
         self.n = 0
         self.orders = 0
+        self.answers: dict[str, tuple[str, m.Response]] = {}  # orderId -> (email, first answer)
 
     def _next_id(self) -> str:
         self.ms += 1
@@ -55,7 +56,9 @@ class EngineMachine(RuleBasedStateMachine):
     def _command(self, command: str, email: str, **data) -> list:
         self.orders += 1
         cmd = Command(f"o{self.orders}", command, email, data, self.ms)
-        return self._apply("c", encode_command(cmd))
+        out = self._apply("c", encode_command(cmd))
+        self.answers[cmd.order_id] = (email, out[-1])
+        return out
 
     @rule(email=st.sampled_from(EMAILS))
     def create_account(self, email: str) -> None:
@@ -97,17 +100,31 @@ class EngineMachine(RuleBasedStateMachine):
         self._command(m.CLOSE_TRADE, email, tradeId=trade.trade_id)
         assert (trade.trade_id in self.engine.state.trades) != owner
 
-    @rule(email=st.sampled_from(EMAILS), which=st.sampled_from(sorted(m.COMMANDS)))
-    def query_or_repeat(self, email: str, which: str) -> None:
+    @rule(
+        email=st.sampled_from(EMAILS),
+        which=st.sampled_from(sorted(m.COMMANDS)),
+        pick=st.integers(1, 10_000),
+    )
+    def query_or_repeat(self, email: str, which: str, pick: int) -> None:
         if which in (m.GET_BALANCE, m.GET_OPEN_TRADES, m.GET_CLOSED_TRADES):
             self._command(which, email)
         elif self.orders:  # repeat an earlier orderId: nothing may change
+            order_id = f"o{pick % self.orders + 1}"
             before = dump_state(self.engine.state)
-            cmd = Command("o1", which, email, {}, self.ms)
-            self._apply("c", encode_command(cmd))
+            cmd = Command(order_id, which, email, {}, self.ms)
+            again = self._apply("c", encode_command(cmd))[-1]
             after = self.engine.state
             assert after.accounts == load_state(before).accounts
             assert after.trades == load_state(before).trades
+            owner, first = self.answers[order_id]
+            if email == owner:  # the first answer again, whatever happened since
+                assert (again.status, again.data, again.message) == (
+                    first.status,
+                    first.data,
+                    first.message,
+                )
+            else:
+                assert again.data == {"code": "DUPLICATE_ORDER_ID"}
 
     @rule(junk=st.dictionaries(st.binary(max_size=12), st.binary(max_size=40), max_size=5))
     def garbage(self, junk: dict) -> None:
