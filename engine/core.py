@@ -199,11 +199,9 @@ class Engine:
         state.commands_applied += 1
         state.seq += 1
         outputs.append(Response(order_id, status, data, message, state.now_ms, state.seq))
-        if answer is None:
-            receipt = Receipt(command.email, status, message, data)
-        else:  # rebuilt from the answer on a repeat: the window keeps no views (engine.state)
-            receipt = Receipt(command.email, status, message, None, answer)
-        self._remember(order_id, receipt)
+        # with an answer, a repeat rebuilds the data from it: the window keeps no views (state.py)
+        kept = data if answer is None else None
+        self._remember(order_id, Receipt(command.email, status, message, kept, answer))
         return outputs
 
     def _create_account(self, command: Command, outputs: list[Output]) -> Handled:
@@ -344,7 +342,7 @@ class Engine:
         fifo = self._order_fifo
         fifo.append(order_id)
         if len(fifo) > self._window:
-            # Not next(iter(orders)): that walks the deleted slots at the front of the dict,
+            # Not next(iter(receipts)): that walks the deleted slots at the front of the dict,
             # ~9 us per command once the window is full. Same key, same order.
             oldest = fifo.popleft()
             del receipts[oldest]
