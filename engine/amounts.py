@@ -92,7 +92,7 @@ def format_event_amount(value: int, decimals: int) -> str:
     text = format_amount(value, decimals)
     if decimals == 0:
         return text
-    whole, dot, frac = text.partition(".")
+    whole, _, frac = text.partition(".")
     keep = min(2, decimals)
     return f"{whole}.{frac.ljust(keep, '0')}" if len(frac) < keep else text
 
