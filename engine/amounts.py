@@ -32,7 +32,8 @@ class AmountError(ValueError):
 
 def max_units(decimals: int) -> int:
     """The largest accepted amount at ``decimals`` (10^9 whole units), as a scaled integer."""
-    return MAX_WHOLE_UNITS * 10**decimals
+    scale: int = 10**decimals
+    return MAX_WHOLE_UNITS * scale
 
 
 def parse_amount(value: object, decimals: int, field: str) -> int:
@@ -44,7 +45,8 @@ def parse_amount(value: object, decimals: int, field: str) -> int:
     if type(value) is int:
         if not 0 < value <= MAX_WHOLE_UNITS:
             raise AmountError(field, f"must be greater than 0 and at most {MAX_WHOLE_UNITS}")
-        return value * 10**decimals
+        scale: int = 10**decimals
+        return value * scale
     if type(value) is not str:
         raise AmountError(field, "must be a number or a decimal string")
     scaled = _parse_text(value, decimals, field)
@@ -67,7 +69,8 @@ def _parse_text(text: str, decimals: int, field: str) -> int:
     frac = frac.rstrip("0")
     if len(frac) > decimals:
         raise AmountError(field, f"{text!r} has more than {decimals} decimals")
-    return int(whole) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
+    scale: int = 10**decimals
+    return int(whole) * scale + (int(frac.ljust(decimals, "0")) if frac else 0)
 
 
 def parse_usd(value: object, field: str) -> int:
