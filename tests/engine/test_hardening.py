@@ -91,7 +91,8 @@ json_values = st.recursive(
         st.integers(1, 5000).map(lambda n: b"[" * n + b"]" * n),
         st.integers(1, 5000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
         st.builds(
-            lambda price, dec: json.dumps([{"asset": BTC, "price": price, "decimal": dec}]).encode(),
+            lambda price, dec: json.dumps([{"asset": BTC, "price": price, "decimal": dec}])
+            .encode(),
             st.one_of(st.integers(-(10**40), 10**40), st.text(max_size=45), st.floats()),
             st.integers(-5, 40),
         ),
