@@ -41,7 +41,10 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if not self.assets:
             raise ValueError("at least one asset must be configured")
         for name, decimals in self.assets.items():
-            if not name or not 0 <= decimals <= 12:
+            # names are written into answers as they are: letters, digits and _ only
+            if not (name.isascii() and name.replace("_", "").isalnum() and len(name) <= 32):
+                raise ValueError(f"asset {name!r}: a name is 1..32 letters, digits or _")
+            if not 0 <= decimals <= 12:
                 raise ValueError(f"asset {name!r}: decimals must be 0..12")
         if self.initial_balance < 0:
             raise ValueError("initial_balance must be >= 0")
