@@ -23,6 +23,7 @@ from typing import Any, Final
 import msgspec
 
 from engine import messages as m
+from engine.amounts import AmountError, parse_usd
 from engine.messages import Command, Event, Response
 from engine.wire import WireError, decode_command, decode_event, decode_response
 
@@ -70,8 +71,8 @@ TradeCloseRow = tuple[
 close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id"""
 LedgerRow = tuple[int, str, int, int, int, str, str, str | None, str | None, int]
 """seq, email, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts"""
-CommandRow = tuple[str, str, str, str, int, str]
-"""order_id, command, email, trade_data (JSON text), command_ts, command_entry"""
+CommandRow = tuple[str, str, str, str, int, str, int | None, int | None]
+"""order_id, command, email, trade_data (JSON text), command_ts, command_entry, amount, leverage"""
 ResponseRow = tuple[str, str, str, str, int, int, str]
 """order_id, status, message, result (JSON text), response_ts, response_seq, response_entry"""
 
@@ -107,6 +108,26 @@ def _json_text(name: str, value: Any) -> str:
     return text
 
 
+def order_amount(trade_data: Mapping[str, Any]) -> int | None:
+    """The USD amount (margin) a command asks for, in USD units, read as the engine reads it
+    (``engine.amounts``: a JSON integer is whole USD); None when absent or not a valid amount."""
+    if "margin" not in trade_data:
+        return None
+    try:
+        return parse_usd(trade_data["margin"], "margin")
+    except AmountError:
+        return None
+
+
+def order_leverage(trade_data: Mapping[str, Any]) -> int | None:
+    """The leverage a command asks for, in tenths as on the wire; None unless a JSON integer
+    within BIGINT (the engine's range check decides whether the order succeeds)."""
+    value = trade_data.get("leverage")
+    if type(value) is not int or not BIGINT_MIN <= value <= BIGINT_MAX:
+        return None
+    return value
+
+
 def command_row(entry_id: str, command: Command) -> CommandRow:
     """The command side of an orders row; its time is the command's, else its entry's."""
     ms, _ = entry_position(entry_id)
@@ -117,6 +138,8 @@ def command_row(entry_id: str, command: Command) -> CommandRow:
         _json_text("tradeData", command.trade_data),
         _check_int("timestamp", command.timestamp or ms),
         entry_id,
+        order_amount(command.trade_data),
+        order_leverage(command.trade_data),
     )
 
 

@@ -64,13 +64,15 @@ ON CONFLICT (seq) DO NOTHING
 
 # Stream entry IDs compare as (ms, seq) numbers, not as text ("10-0" > "9-0").
 _COMMANDS = """
-INSERT INTO orders (order_id, command, email, trade_data, command_ts, command_entry)
-SELECT o, c, e, t::jsonb, ts, ce
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-    AS u(o, c, e, t, ts, ce)
+INSERT INTO orders (order_id, command, email, trade_data, command_ts, command_entry, amount,
+                    leverage)
+SELECT o, c, e, t::jsonb, ts, ce, a, l
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+            $7::bigint[], $8::bigint[]) AS u(o, c, e, t, ts, ce, a, l)
 ON CONFLICT (order_id) DO UPDATE SET
     command = EXCLUDED.command, email = EXCLUDED.email, trade_data = EXCLUDED.trade_data,
-    command_ts = EXCLUDED.command_ts, command_entry = EXCLUDED.command_entry
+    command_ts = EXCLUDED.command_ts, command_entry = EXCLUDED.command_entry,
+    amount = EXCLUDED.amount, leverage = EXCLUDED.leverage
 WHERE orders.command_entry IS NULL
    OR (split_part(orders.command_entry, '-', 1)::numeric,
        split_part(orders.command_entry, '-', 2)::numeric)
@@ -115,7 +117,7 @@ async def write_rows(conn: asyncpg.Connection, rows: Rows) -> None:
         (_TRADE_OPENS, list(rows.trade_opens.values()), 10),
         (_TRADE_CLOSES, list(rows.trade_closes.values()), 15),
         (_LEDGER, list(rows.ledger.values()), 10),
-        (_COMMANDS, list(rows.commands.values()), 6),
+        (_COMMANDS, list(rows.commands.values()), 8),
         (_RESPONSES, list(rows.responses.values()), 7),
     )
     async with conn.transaction():

@@ -130,25 +130,31 @@ async def test_migrate_applies_once_and_refuses_a_changed_or_unknown_migration(c
     from worker.migrate import Migration, MigrationError, load_migrations
 
     assert await migrate(conn) == []
-    first = load_migrations()[0]
+    shipped = load_migrations()
+    first = shipped[0]
     changed = Migration(first.version, first.name, first.sql + "\n-- edited")
     with pytest.raises(MigrationError, match="changed"):
-        await migrate(conn, [changed])
+        await migrate(conn, [changed, *shipped[1:]])
     with pytest.raises(MigrationError, match="does not know"):
-        await migrate(conn, [])
+        await migrate(conn, [first])
     extra = Migration(999, "extra", "CREATE TABLE extra_t (x int)")
-    assert await migrate(conn, [first, extra]) == [999]
-    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 2
+    assert await migrate(conn, [*shipped, extra]) == [999]
+    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(shipped) + 1
 
 
 async def test_a_failing_migration_leaves_nothing_behind(conn):
     from worker.migrate import Migration, load_migrations
 
-    bad = Migration(2, "bad", "CREATE TABLE half_t (x int); SELECT no_such_column FROM half_t;")
+    shipped = load_migrations()
+    bad = Migration(
+        shipped[-1].version + 1,
+        "bad",
+        "CREATE TABLE half_t (x int); SELECT no_such_column FROM half_t;",
+    )
     with pytest.raises(asyncpg.PostgresError):
-        await migrate(conn, [*load_migrations(), bad])
+        await migrate(conn, [*shipped, bad])
     assert await conn.fetchval("SELECT to_regclass('half_t')") is None
-    assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 1
+    assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == shipped[-1].version
 
 
 async def test_text_that_only_looks_like_a_nul_is_stored_as_sent(conn):

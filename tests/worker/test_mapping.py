@@ -177,6 +177,26 @@ def test_command_time_falls_back_to_its_entry_id():
     assert command_row("1700000000123-4", c2)[3:5] == ("{}", 42)
 
 
+@pytest.mark.parametrize(
+    ("trade_data", "amount", "leverage"),
+    [
+        ({"margin": 1000, "leverage": 50}, 1000 * 10_000, 50),  # a JSON integer is whole USD
+        ({"margin": "0.07"}, 700, None),
+        ({"margin": "1000.5", "leverage": 1000}, 10_005_000, 1000),
+        ({"margin": "1e3", "leverage": "50"}, None, None),  # not amounts the engine accepts
+        ({"margin": -5, "leverage": 2.5}, None, None),
+        ({"margin": "0.00001"}, None, None),  # more decimals than USD has
+        ({"margin": True, "leverage": True}, None, None),
+        ({"tradeId": "t1"}, None, None),
+    ],
+)
+def test_an_orders_amount_and_leverage_are_read_as_the_engine_reads_them(
+    trade_data, amount, leverage
+):
+    row = command_row("5-0", Command("o1", m.CREATE_TRADE, "a@x", trade_data, 1))
+    assert row[6:] == (amount, leverage)
+
+
 def test_batch_keeps_the_smallest_seq_per_key_whatever_the_order():
     a = Rows()
     b = Rows()
