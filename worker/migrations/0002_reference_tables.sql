@@ -61,7 +61,11 @@ SELECT
         upper(coalesce(o.trade_data ->> 'direction', o.trade_data ->> 'type'))
     ) AS direction,
     o.amount,
-    coalesce(o.leverage, reference.scaled(o.result -> 'leverageTenths', 0)) AS leverage,
+    -- what the order asked for; the engine's default when a CREATE_TRADE left it out
+    coalesce(
+        o.leverage,
+        CASE WHEN o.command = 'CREATE_TRADE' THEN reference.scaled(o.result -> 'leverageTenths', 0) END
+    ) AS leverage,
     coalesce(o.result ->> 'tradeId', o.trade_data ->> 'tradeId') AS tradeid,
     CASE
         WHEN o.response_seq IS NULL THEN 'PENDING'
