@@ -8,7 +8,7 @@ from poller.config import parse_assets, parse_config
 from poller.ticks import AssetSpec
 
 
-def test_defaults_are_backpack_three_assets_four_decimals():
+def test_defaults_are_backpack_and_the_reference_assets_at_four_decimals():
     config = parse_config([], {})
     assert config.source == "backpack"
     assert config.stream == "engine_input"
