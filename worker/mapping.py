@@ -38,7 +38,8 @@ CLOSE_REASONS: Final = {
 }
 EVENT_TYPES: Final = frozenset({m.ACCOUNT_CREATED, m.TRADE_OPENED, *CLOSE_REASONS})
 
-_json = msgspec.json.Encoder()
+# Answers' amounts arrive as exact Decimals (engine.wire): stored as exact JSON numbers.
+_json = msgspec.json.Encoder(decimal_format="number")
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
@@ -61,14 +62,15 @@ class Kind(StrEnum):
 # Row tuples, in the column order of the INSERTs in worker.store.
 UserRow = tuple[str, int, int, int]
 """email, initial_deposit, created_seq, created_ms"""
-TradeOpenRow = tuple[str, str, str, str, int, int, int, int, int, str | None]
+TradeOpenRow = tuple[str, str, str, str, int, int, int, int, int, str | None, int]
 """trade_id, email, asset, direction, margin, leverage, entry_price, opened_seq, opened_ms,
-open_order_id"""
+open_order_id, price_decimals"""
 TradeCloseRow = tuple[
-    str, str, str, str, int, int, int, str, int, int, int, int, int, int, str | None
+    str, str, str, str, int, int, int, str, int, int, int, int, int, int, str | None, int, int
 ]
 """trade_id, email, asset, direction, margin, leverage, entry_price, close_reason, exit_price,
-close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id"""
+close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id, total_return,
+price_decimals"""
 LedgerRow = tuple[int, str, int, int, int, str, str, str | None, str | None, int]
 """seq, email, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts"""
 CommandRow = tuple[str, str, str, str, int, str, int | None, int | None]
@@ -183,7 +185,8 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
     for name in ("event_type", "trade_id", "email", "asset", "order_id", "direction"):
         _check_text(name, getattr(event, name))
     for name in ("pnl", "margin_returned", "close_price", "timestamp", "seq", "margin",
-                 "leverage", "entry_price", "exit_price", "amount", "balance"):
+                 "leverage", "entry_price", "exit_price", "amount", "balance", "total_return",
+                 "price_decimals"):
         _check_int(name, getattr(event, name))
     before = _check_int("balance - amount", event.balance - event.amount)
     ledger: LedgerRow = (
@@ -208,7 +211,7 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
             trade_open=(
                 event.trade_id, event.email, event.asset, event.direction, event.margin,
                 event.leverage, event.entry_price, event.seq, event.timestamp,
-                event.order_id or None,
+                event.order_id or None, event.price_decimals,
             ),
         )
     return EventRows(
@@ -218,6 +221,7 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
             event.leverage, event.entry_price, CLOSE_REASONS[event.event_type],
             event.exit_price or event.close_price, event.close_price, event.pnl,
             event.margin_returned, event.seq, event.timestamp, event.order_id or None,
+            event.total_return, event.price_decimals,
         ),
     )
 
