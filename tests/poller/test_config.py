@@ -17,6 +17,7 @@ def test_defaults_are_backpack_and_the_reference_assets_at_four_decimals():
         ("BTC_USDC", "BTC_USDC", 4),
         ("ETH_USDC", "ETH_USDC", 4),
         ("SOL_USDC", "SOL_USDC", 4),
+        ("ADA_USDC", "ADA_USDC", 4),
     ]
     assert config.replay_file is None
     assert config.batch_ms == 5
