@@ -101,8 +101,9 @@ async def test_documented_tables_after_real_trades(database_url, redis_url, tmp_
         manual = feed.command(m.CREATE_TRADE, "carol@x.io", order_id="t-carol", asset=BTC,
                               direction="SHORT", margin="200", leverage=50,
                               takeProfitPrice="57000")
+        # no leverage: the engine's default (10 tenths), shown from its answer
         still_open = feed.command(m.CREATE_TRADE, "erin@x.io", order_id="t-erin", asset=BTC,
-                                  direction="LONG", margin="100.5", leverage=10)
+                                  direction="LONG", margin="100.5")
         refused = feed.command(m.CREATE_TRADE, "alice@x.io", order_id="t-refused", asset=BTC,
                                direction="LONG", margin="1000000", leverage=10)
         settle()
