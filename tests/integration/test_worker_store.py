@@ -171,3 +171,43 @@ async def test_text_that_only_looks_like_a_nul_is_stored_as_sent(conn):
 
     assert msgspec.json.decode(row["result"]) == data
     assert row["message"] == "ünï"
+
+
+@pytest.mark.parametrize(
+    ("amount", "decimals", "scaled"),
+    [
+        ("201.23", 6, 201_230_000),  # a JSON number, exactly (numeric, not a float)
+        ('"201.23"', 6, 201_230_000),  # a decimal string
+        ("-5000.00", 4, -50_000_000),
+        ("0.1", 0, None),  # not a whole number of units at these decimals
+        ('"1e3"', 4, None),
+        ('"abc"', 4, None),
+        ("1e30", 4, None),  # beyond BIGINT
+        ("null", 4, None),
+        ('{"a": 1}', 4, None),
+        ("5", None, None),  # decimals unknown
+    ],
+)
+async def test_documented_views_scale_answer_amounts_exactly_or_not_at_all(
+    conn, amount, decimals, scaled
+):
+    got = await conn.fetchval("SELECT reference.scaled($1::jsonb, $2)", amount, decimals)
+    assert got == scaled
+
+
+async def test_an_odd_answer_leaves_the_documented_trades_queryable(conn):
+    rows = Rows()
+    odd = {"tradeId": "o1", "liquidationPrice": "not a price", "stopLossPrice": 1e30,
+           "takeProfitPrice": 62000.5}
+    rows.add_entry(Kind.RESPONSE, "5-0", as_redis(encode_response(
+        Response("o1", "success", odd, "", 5, 3))))
+    opened = Event("TRADE_OPENED", "o1", "a@x", "BTC_USDC", 0, 0, 0, 5, 4, order_id="o1",
+                   direction="LONG", margin=10_000, leverage=10, entry_price=600_000_000,
+                   amount=-10_000, balance=0, price_decimals=4)
+    rows.add_entry(Kind.EVENT, "5-1", as_redis(encode_event(opened)))
+    await write_rows(conn, rows)
+    row = await conn.fetchrow(
+        "SELECT liquidationPrice, stopLossPrice, takeProfitPrice, triggerDecimals, status, "
+        "userId FROM reference.trades"
+    )
+    assert tuple(row) == (None, None, 620_005_000, 4, "OPEN", None)
