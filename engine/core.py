@@ -22,7 +22,7 @@ from engine.amounts import max_units
 from engine.config import EngineConfig
 from engine.markets import HALTED, OPEN, check_can_open, check_limits, check_not_halted
 from engine.messages import Command, Event, Output, PriceBatch, PriceItem, Response
-from engine.money import BPS, AmountError, liquidation_level, pnl, rescale
+from engine.money import BPS, USD_SCALE, AmountError, liquidation_level, pnl, rescale
 from engine.orders import (
     CloseTradeData,
     CreateTradeData,
@@ -554,6 +554,15 @@ class Engine:
     def open_positions(self) -> int:
         """How many trades are open."""
         return len(self.state.trades)
+
+    def market_states(self) -> dict[str, str]:
+        """Every asset's market state (for metrics)."""
+        markets = self.state.markets
+        return {asset: markets.get(asset, OPEN) for asset in self.config.assets}
+
+    def open_interest_usd(self) -> dict[str, float]:
+        """Open interest per asset in USD, for metrics only (a float: a gauge, not money)."""
+        return {a: self.open_interest.get(a, 0) / (10 * USD_SCALE) for a in self.config.assets}
 
     def summary(self) -> dict[str, Any]:
         """Accounts, positions per asset and money totals (for metrics, inspect and tests)."""
