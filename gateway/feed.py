@@ -16,8 +16,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from engine.messages import Event
-from engine.wire import WireError, decode_event, decode_price_batch
+from engine.wire import Fields, WireError, decode_event, decode_price_batch
 from gateway.engine_client import stop_reader
 
 log = logging.getLogger("gateway.feed")
@@ -37,31 +36,11 @@ class Tick:
     id: str
 
 
-def event_json(entry_id: str, event: Event) -> dict[str, Any]:
-    """An engine event as the WebSocket sends it (the stream's camelCase field names)."""
-    return {
-        "type": "event",
-        "id": entry_id,
-        "event": {
-            "eventType": event.event_type,
-            "tradeId": event.trade_id,
-            "email": event.email,
-            "asset": event.asset,
-            "pnl": event.pnl,
-            "marginReturned": event.margin_returned,
-            "closePrice": event.close_price,
-            "timestamp": event.timestamp,
-            "seq": event.seq,
-            "orderId": event.order_id,
-            "direction": event.direction,
-            "margin": event.margin,
-            "leverage": event.leverage,
-            "entryPrice": event.entry_price,
-            "exitPrice": event.exit_price,
-            "amount": event.amount,
-            "balance": event.balance,
-        },
-    }
+def event_json(entry_id: str, fields: Fields) -> dict[str, Any]:
+    """An engine event as the WebSocket sends it: the stream entry's fields exactly as the
+    engine wrote them (amounts as decimal strings, ``priceDecimals`` beside prices), so the
+    shape is defined once, by ``engine.wire``, and never copied here."""
+    return {"type": "event", "id": entry_id, "event": {_sid(k): _sid(v) for k, v in fields.items()}}
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -176,7 +155,7 @@ class Feed:
                 except WireError:
                     continue
                 if event.email == email:
-                    out.append((cursor, _json.encode(event_json(cursor, event))))
+                    out.append((cursor, _json.encode(event_json(cursor, fields))))
             scanned += len(chunk)
         more = await self._redis.xrange(self._events_stream, min=f"({cursor}", count=1)
         return out, gap or bool(more)
@@ -231,8 +210,8 @@ class Feed:
                     "type": "prices",
                     "id": entry_id,
                     "prices": [
-                        {"asset": t.asset, "price": t.price, "bid": t.bid, "ask": t.ask,
-                         "decimal": t.decimal, "timestamp": t.timestamp}
+                        {"asset": t.asset, "price": str(t.price), "bid": str(t.bid),
+                         "ask": str(t.ask), "decimal": t.decimal, "timestamp": t.timestamp}
                         for t in ticks
                     ],
                 }
@@ -249,6 +228,6 @@ class Feed:
         subs = self._by_email.get(event.email)
         if not subs:
             return
-        payload = _json.encode(event_json(entry_id, event))
+        payload = _json.encode(event_json(entry_id, fields))
         for sub in subs:
             sub.offer("event", entry_id, payload)
