@@ -21,13 +21,9 @@ WEAK_SECRETS = frozenset(
     {DEV_JWT_SECRET, "secret", "changeme", "change-me", "jwt-secret", "dev", "test", "password"}
 )
 MIN_SECRET_BYTES = 32
-# The engine's own default asset table, so the two agree unless SUPPORTED_ASSETS says otherwise;
-# ADA_USDC (Backpack quotes it with a tick of 0.0001, so 4 decimals) is among the documented
-# assets, and is added here until the engine's table has it too.
-DEFAULT_ASSETS = ",".join(
-    f"{name}:{places}"
-    for name, places in {**ENGINE_ASSETS, "ADA_USDC": ENGINE_ASSETS.get("ADA_USDC", 4)}.items()
-)
+# The engine's own default asset table (the reference's BTC, ETH, SOL and ADA, ADA_USDC at 4
+# decimals as Backpack quotes it), so the two agree unless SUPPORTED_ASSETS says otherwise.
+DEFAULT_ASSETS = ",".join(f"{name}:{places}" for name, places in ENGINE_ASSETS.items())
 
 
 class ConfigError(ValueError):

@@ -16,7 +16,8 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from engine.wire import Fields, WireError, decode_event, decode_price_batch
+from engine.messages import Event
+from engine.wire import WireError, decode_event, decode_price_batch, encode_event
 from gateway.engine_client import stop_reader
 
 log = logging.getLogger("gateway.feed")
@@ -36,11 +37,10 @@ class Tick:
     id: str
 
 
-def event_json(entry_id: str, fields: Fields) -> dict[str, Any]:
-    """An engine event as the WebSocket sends it: the stream entry's fields exactly as the
-    engine wrote them (amounts as decimal strings, ``priceDecimals`` beside prices), so the
-    shape is defined once, by ``engine.wire``, and never copied here."""
-    return {"type": "event", "id": entry_id, "event": {_sid(k): _sid(v) for k, v in fields.items()}}
+def event_json(entry_id: str, event: Event) -> dict[str, Any]:
+    """An engine event as the WebSocket sends it: the stream's fields as ``engine.wire``
+    defines them (amounts as decimal strings, ``priceDecimals`` beside prices), never copied."""
+    return {"type": "event", "id": entry_id, "event": encode_event(event)}
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -155,7 +155,7 @@ class Feed:
                 except WireError:
                     continue
                 if event.email == email:
-                    out.append((cursor, _json.encode(event_json(cursor, fields))))
+                    out.append((cursor, _json.encode(event_json(cursor, event))))
             scanned += len(chunk)
         more = await self._redis.xrange(self._events_stream, min=f"({cursor}", count=1)
         return out, gap or bool(more)
@@ -228,6 +228,6 @@ class Feed:
         subs = self._by_email.get(event.email)
         if not subs:
             return
-        payload = _json.encode(event_json(entry_id, fields))
+        payload = _json.encode(event_json(entry_id, event))
         for sub in subs:
             sub.offer("event", entry_id, payload)

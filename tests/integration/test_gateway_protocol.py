@@ -39,9 +39,14 @@ def exact(r: httpx.Response) -> Any:
 
 
 @pytest.fixture
-def alice(gateway: GatewayProcess, smtp: SmtpSink, priced, redis_url: str) -> httpx.Client:
-    # SOL near the documentation's 235.95, so its stop-loss and take-profit make sense.
-    push_prices(redis_url, {"SOL_USDC": (2_359_500, 2_359_400, 2_359_600)})
+def alice(gateway: GatewayProcess, smtp: SmtpSink, redis_url: str) -> httpx.Client:
+    # SOL at the documentation's 235.95, so its stop-loss and take-profit make sense (the first
+    # prices: the engine's price band would refuse a later jump from another level).
+    push_prices(
+        redis_url,
+        {"SOL_USDC": (2_359_500, 2_359_400, 2_359_600), "ETH_USDC": (30_000_000, 29_999_000,
+                                                                    30_001_000)},
+    )
     return sign_in(gateway, smtp, "user123@gmail.com")
 
 
