@@ -186,8 +186,24 @@ def _field_of(exc: msgspec.ValidationError) -> tuple[str, str]:
     return path or "body", message
 
 
+class NumberText(str):
+    """The source text of a JSON number with a fraction or an exponent (``"230.50"``)."""
+
+
 # JSON numbers with a fraction or an exponent decode to their source text: never a float.
-_exact_json = msgspec.json.Decoder(float_hook=str)
+_exact_json = msgspec.json.Decoder(float_hook=NumberText)
+_INTEGRAL = re.compile(r"-?[0-9]{1,18}\.0+")
+_WALK_DEPTH = 3  # the body, tradeData and one more level is all a request has
+
+
+def _integral_numbers(value: Any, depth: int = 0) -> Any:
+    """JSON numbers such as ``70.0`` as the integers they are (JSON Schema calls them integers,
+    so ``"limit": 70.0`` is a valid integer); every other number stays its text."""
+    if type(value) is NumberText:
+        return int(value.partition(".")[0]) if _INTEGRAL.fullmatch(value) else str(value)
+    if depth < _WALK_DEPTH and isinstance(value, dict):
+        return {k: _integral_numbers(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def decode_body(body: bytes, kind: type[Any]) -> Any:
@@ -198,7 +214,7 @@ def decode_body(body: bytes, kind: type[Any]) -> Any:
         raise InvalidField("body", f"malformed JSON: {exc}") from None
     except RecursionError:
         raise InvalidField("body", "JSON nested too deeply") from None
-    return convert(data, kind)
+    return convert(_integral_numbers(data), kind)
 
 
 def convert(data: Any, kind: type[Any]) -> Any:

@@ -34,7 +34,7 @@ def test_numbers_with_a_fraction_arrive_as_their_source_text():
         (b'{"asset":"BTC_USDC","direction":"LONG"}', "margin"),
         (b'{"asset":"BTC_USDC","direction":"LONG","margin":true}', "margin"),
         (b'{"asset":"BTC_USDC","direction":"LONG","margin":1,"leverage":"10"}', "leverage"),
-        (b'{"asset":"BTC_USDC","direction":"LONG","margin":1,"leverage":50.0}', "leverage"),
+        (b'{"asset":"BTC_USDC","direction":"LONG","margin":1,"leverage":50.5}', "leverage"),
         (b'{"asset":"BTC_USDC","direction":"long","margin":1}', "direction"),
         (b'{"asset":"","direction":"LONG","margin":1}', "asset"),
         (b'{"asset":"BTC_USDC","direction":"LONG","margin":1,"x":1}', "x"),
@@ -58,3 +58,10 @@ def test_deeply_nested_json_is_a_400_not_a_crash():
     with pytest.raises(InvalidField) as info:
         decode_body(body, dict)
     assert info.value.field == "body"
+
+
+def test_integral_json_numbers_are_integers():
+    body = b'{"asset":"A","direction":"LONG","margin":1000.0,"leverage":50.00}'
+    req = decode_body(body, CreateTradeRequest)
+    assert req.margin == 1000 and req.leverage == 50
+    assert decode_body(b'{"x":{"y":7.0,"z":7.5}}', dict) == {"x": {"y": 7, "z": "7.5"}}
