@@ -24,6 +24,8 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_margin: the largest margin of one trade, USD units (at most ``engine.amounts.MAX_USD``).
     price_band_bps: a tick whose bid or ask is more than this fraction (basis points) away from
         the asset's last accepted bid or ask is refused and counted, never applied; 0 = no band.
+    price_band_halt_after: after this many consecutive band refusals the asset is HALTED until
+        an operator resumes it (SET_MARKET_STATE); 0 = never.
     """
 
     assets: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_ASSETS))
@@ -36,12 +38,16 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idempotency_window: int = 100_000
     max_margin: int = MAX_USD
     price_band_bps: int = 5_000
+    price_band_halt_after: int = 0
 
     def __post_init__(self) -> None:
         if not self.assets:
             raise ValueError("at least one asset must be configured")
         for name, decimals in self.assets.items():
-            if not name or not 0 <= decimals <= 12:
+            # names are written into answers as they are: letters, digits and _ only
+            if not (name.isascii() and name.replace("_", "").isalnum() and len(name) <= 32):
+                raise ValueError(f"asset {name!r}: a name is 1..32 letters, digits or _")
+            if not 0 <= decimals <= 12:
                 raise ValueError(f"asset {name!r}: decimals must be 0..12")
         if self.initial_balance < 0:
             raise ValueError("initial_balance must be >= 0")
@@ -55,3 +61,5 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(f"max_margin must be in 1..{MAX_USD}")
         if not 0 <= self.price_band_bps <= 100 * BPS:
             raise ValueError("price_band_bps must be in 0..1000000")
+        if self.price_band_halt_after < 0:
+            raise ValueError("price_band_halt_after must be >= 0")

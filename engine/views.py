@@ -13,7 +13,16 @@ import msgspec
 
 from engine.amounts import number
 from engine.money import USD_DECIMALS
-from engine.state import Account, AccountAnswer, Closed, ClosedTrade, Opened, Receipt, Trade
+from engine.state import (
+    Account,
+    AccountAnswer,
+    Adjusted,
+    Closed,
+    ClosedTrade,
+    Opened,
+    Receipt,
+    Trade,
+)
 
 _USD = ["USD"]
 LEVERAGE_DECIMALS = 1  # leverage is kept in tenths: the multiplier with one decimal
@@ -54,52 +63,83 @@ def balance_view(account: Account) -> dict[str, Any]:
     }
 
 
-def _level(value: int, decimals: int) -> msgspec.Raw | None:
-    return number(value, decimals) if value > 0 else None
+_SCALES = [10**d for d in range(19)]
+_FRACTIONS = ["%d"] + [f"%d.%0{d}d" for d in range(1, 19)]
+_json_string = msgspec.json.Encoder().encode
 
 
-def trade_view(trade: Trade, decimals: int) -> dict[str, Any]:
-    """An open trade, as CREATE_TRADE and GET_OPEN_TRADES show it."""
-    return {
-        "email": trade.email,
-        "tradeId": trade.trade_id,
-        "entryPrice": number(trade.entry_price, decimals),
-        "liquidationPrice": _level(trade.liquidation, decimals),
-        "stopLossPrice": _level(trade.stop_loss, decimals),
-        "takeProfitPrice": _level(trade.take_profit, decimals),
-        "margin": usd(trade.margin),
-        "leverage": number(trade.leverage, LEVERAGE_DECIMALS),
-        "asset": trade.asset,
-        "direction": "LONG" if trade.is_long else "SHORT",
-        "leverageTenths": trade.leverage,
-        "openedAt": trade.opened_at,
-    }
+def _num(value: int, decimals: int) -> str:
+    """``engine.amounts.format_amount``, inlined for the trade views (they run per trade)."""
+    whole, frac = divmod(value if value >= 0 else -value, _SCALES[decimals])
+    text = (_FRACTIONS[decimals] % (whole, frac)).rstrip("0") if frac else str(whole)
+    return text if value >= 0 else "-" + text
 
 
-def opened_view(trade: Trade, balance: int, decimals: int) -> dict[str, Any]:
+def _level(value: int, decimals: int) -> str:
+    return _num(value, decimals) if value > 0 else "null"
+
+
+def _trade_keys(trade: Trade, decimals: int) -> str:
+    """The open trade's keys as JSON text: one string per trade, not a dict of numbers (an
+    answer is encoded once, and GET_OPEN_TRADES lists every open trade of the account)."""
+    return (
+        f'"email":{_json_string(trade.email).decode()},'
+        f'"tradeId":{_json_string(trade.trade_id).decode()},'
+        f'"entryPrice":{_num(trade.entry_price, decimals)},'
+        f'"liquidationPrice":{_level(trade.liquidation, decimals)},'
+        f'"stopLossPrice":{_level(trade.stop_loss, decimals)},'
+        f'"takeProfitPrice":{_level(trade.take_profit, decimals)},'
+        f'"margin":{_num(trade.margin, USD_DECIMALS)},'
+        f'"leverage":{_num(trade.leverage, LEVERAGE_DECIMALS)},'
+        f'"asset":"{trade.asset}",'
+        f'"direction":"{"LONG" if trade.is_long else "SHORT"}",'
+        f'"leverageTenths":{trade.leverage},'
+        f'"openedAt":{trade.opened_at}'
+    )
+
+
+def trade_view(trade: Trade, decimals: int) -> msgspec.Raw:
+    """An open trade, as CREATE_TRADE and GET_OPEN_TRADES show it (a JSON object)."""
+    return msgspec.Raw(("{" + _trade_keys(trade, decimals) + "}").encode())
+
+
+def opened_view(trade: Trade, balance: int, decimals: int) -> msgspec.Raw:
     """The answer to CREATE_TRADE: the trade and the free balance after it."""
-    view = trade_view(trade, decimals)
-    view["usdBalance"] = usd(balance)
-    return view
+    keys = _trade_keys(trade, decimals)
+    return msgspec.Raw(f'{{{keys},"usdBalance":{_num(balance, USD_DECIMALS)}}}'.encode())
 
 
-def closed_view(closed: ClosedTrade, decimals: int, balance: int | None = None) -> dict[str, Any]:
+def closed_view(closed: ClosedTrade, decimals: int, balance: int | None = None) -> msgspec.Raw:
     """A closed trade; with ``balance`` (the free balance after) when answering CLOSE_TRADE.
 
     ``pnl`` >= -margin; ``totalReturn`` = margin + pnl was credited; ``marginReturned`` =
     min(margin, totalReturn), the reference meaning (docs/protocol.md, "On a close").
     """
     trade = closed.trade
-    view = trade_view(trade, decimals)
-    view["marginReturned"] = usd(min(trade.margin, closed.total_return))
-    view["pnl"] = usd(closed.pnl)
-    view["totalReturn"] = usd(closed.total_return)
-    view["closePrice"] = number(closed.exit_price, decimals)
-    view["reason"] = closed.reason
-    view["closedAt"] = closed.closed_at
-    if balance is not None:
-        view["usdBalance"] = usd(balance)
-    return view
+    total = closed.total_return
+    after = "" if balance is None else f',"usdBalance":{_num(balance, USD_DECIMALS)}'
+    return msgspec.Raw(
+        (
+            f"{{{_trade_keys(trade, decimals)},"
+            f'"marginReturned":{_num(min(trade.margin, total), USD_DECIMALS)},'
+            f'"pnl":{_num(closed.pnl, USD_DECIMALS)},'
+            f'"totalReturn":{_num(total, USD_DECIMALS)},'
+            f'"closePrice":{_num(closed.exit_price, decimals)},'
+            f'"reason":{_json_string(closed.reason).decode()},'
+            f'"closedAt":{closed.closed_at}{after}}}'
+        ).encode()
+    )
+
+
+def adjusted_view(adjusted: Adjusted) -> dict[str, Any]:
+    """The answer to ADJUST_BALANCE."""
+    return {
+        "email": adjusted.email,
+        "amount": usd(adjusted.amount),
+        "usdBalance": usd(adjusted.balance),
+        "reason": adjusted.reason,
+        "transactionId": adjusted.transaction_id,
+    }
 
 
 def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
@@ -114,4 +154,6 @@ def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
         return closed_view(answer.closed, assets[trade.asset], answer.balance)
     if isinstance(answer, AccountAnswer):
         return account_view(receipt.email, answer)
+    if isinstance(answer, Adjusted):
+        return adjusted_view(answer)
     raise TypeError(f"a read is run again, not rebuilt from its receipt: {answer!r}")

@@ -4,9 +4,12 @@ human units, and CREATE_TRADE / CLOSE_TRADE answers built on the open trade's vi
 from __future__ import annotations
 
 import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
 
+from engine.amounts import format_amount
 from engine.state import AccountAnswer, Closed, ClosedTrade, Opened, Receipt, Trade
-from engine.views import account_view, closed_view, opened_view, receipt_view, trade_view
+from engine.views import _num, account_view, closed_view, opened_view, receipt_view, trade_view
 
 # BTC at 4 decimals (60.0000), SOL at 2 (15.00): a unit that differs from USD's is visible
 TRADE = Trade(
@@ -78,3 +81,14 @@ def test_a_receipt_rebuilds_the_first_answer() -> None:
         closed_view(closed, 2, 6)
     )
     assert receipt_view(Receipt("a", "error", "m", {"code": "X"}), assets) == {"code": "X"}
+
+
+@given(value=st.integers(-(10**30), 10**30), decimals=st.integers(0, 18))
+def test_the_views_inline_number_formatting_is_format_amount(value: int, decimals: int) -> None:
+    assert _num(value, decimals) == format_amount(value, decimals)
+
+
+def test_ids_and_emails_are_escaped_in_the_json_text() -> None:
+    odd = Trade('q"\\\n\u2028', 'a"b@x.io', "BTC_USDC", True, 1, 10, 5, 0, 0, 0, 1, 1)
+    decoded = as_json(trade_view(odd, 4))
+    assert (decoded["tradeId"], decoded["email"]) == (odd.trade_id, odd.email)
