@@ -18,6 +18,11 @@ CREATE_TRADE: Final = "CREATE_TRADE"
 CLOSE_TRADE: Final = "CLOSE_TRADE"
 GET_OPEN_TRADES: Final = "GET_OPEN_TRADES"
 GET_CLOSED_TRADES: Final = "GET_CLOSED_TRADES"
+# Pending orders and position management (issue 17).
+CREATE_ORDER: Final = "CREATE_ORDER"
+CANCEL_ORDER: Final = "CANCEL_ORDER"
+GET_OPEN_ORDERS: Final = "GET_OPEN_ORDERS"
+MODIFY_TRADE: Final = "MODIFY_TRADE"
 COMMANDS: Final = frozenset(
     {
         CREATE_ACCOUNT,
@@ -27,6 +32,10 @@ COMMANDS: Final = frozenset(
         CLOSE_TRADE,
         GET_OPEN_TRADES,
         GET_CLOSED_TRADES,
+        CREATE_ORDER,
+        CANCEL_ORDER,
+        GET_OPEN_ORDERS,
+        MODIFY_TRADE,
     }
 )
 
@@ -38,6 +47,17 @@ TRADE_CLOSED: Final = "TRADE_CLOSED"
 TRADE_STOP_LOSS: Final = "TRADE_STOP_LOSS"
 TRADE_TAKE_PROFIT: Final = "TRADE_TAKE_PROFIT"
 TRADE_LIQUIDATED: Final = "TRADE_LIQUIDATED"
+ORDER_PLACED: Final = "ORDER_PLACED"
+ORDER_FILLED: Final = "ORDER_FILLED"
+ORDER_CANCELLED: Final = "ORDER_CANCELLED"
+ORDER_EXPIRED: Final = "ORDER_EXPIRED"
+ORDER_REJECTED: Final = "ORDER_REJECTED"
+TRADE_MODIFIED: Final = "TRADE_MODIFIED"
+TRADE_TRAILING_STOP: Final = "TRADE_TRAILING_STOP"
+
+# Pending order types.
+LIMIT: Final = "LIMIT"
+STOP: Final = "STOP"
 
 SUCCESS: Final = "success"
 ERROR: Final = "error"
@@ -109,6 +129,18 @@ class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     balance: int = 0  # the user's free balance after this event
     total_return: int = 0  # credited to the free balance by a close: margin + pnl (never < 0)
     price_decimals: int = 0  # the asset's price decimals (prices on the wire are human units)
+    # Additive (issue 17), written on the wire only when set: pending orders, amended exits,
+    # trailing stops and partial closes. Prices in the asset's decimals, USD in 1/10,000.
+    order_type: str = ""  # LIMIT | STOP on ORDER_* events
+    order_price: int = 0  # the pending order's price
+    closed_margin: int = 0  # TRADE_CLOSED by a partial close: the margin closed
+    stop_loss_price: int = 0  # the exits after the event (ORDER_*, TRADE_OPENED by a fill,
+    take_profit_price: int = 0  # TRADE_MODIFIED); 0 = none
+    trailing_distance: int = 0
+    trailing_stop_price: int = 0  # the trailing stop's level then (TRADE_MODIFIED, _TRAILING_STOP)
+    reason: str = ""  # why an order was rejected, cancelled or expired
+    expires_at: int = 0  # a pending order's expiry, stream-time ms
+    remaining_margin: int = 0  # TRADE_CLOSED by a partial close: the margin still open
 
 
 Output = Response | Event
