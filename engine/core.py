@@ -384,7 +384,16 @@ class Engine:
         self._account(command)
         trades = self.user_trades.get(command.email)
         assets = self.config.assets
-        shown = [trade_view(t, assets[t.asset]) for t in trades.values()] if trades else []
+        shown = (
+            [
+                self.desk.trailing_view(t)  # hook: with its trailing stop's level now
+                if t.trailing_distance
+                else trade_view(t, assets[t.asset])
+                for t in trades.values()
+            ]
+            if trades
+            else []
+        )
         return {"trades": shown}, "open trades", Read(m.GET_OPEN_TRADES)
 
     def _get_closed_trades(self, command: Command, outputs: list[Output]) -> Handled:

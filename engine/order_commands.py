@@ -362,6 +362,11 @@ class OrderDesk:
         """TRADE_TRAILING_STOP with the stop's distance and the level it fired at."""
         return _replace(event, trailing_distance=trade.trailing_distance, trailing_stop_price=level)
 
+    def trailing_view(self, trade: Trade) -> msgspec.Raw:
+        """An open trade with a trailing stop, showing the stop's level now."""
+        level = self.trails[trade.asset].side(trade).level(trade)
+        return trade_view(trade, self.config.assets[trade.asset], level)
+
     def untrail(self, trade: Trade) -> None:
         """Remove a closing trade's trailing stop, unless it is the one that fired."""
         if trade.trade_id in self.state.trails:
