@@ -18,12 +18,21 @@ CREATE_TRADE: Final = "CREATE_TRADE"
 CLOSE_TRADE: Final = "CLOSE_TRADE"
 GET_OPEN_TRADES: Final = "GET_OPEN_TRADES"
 GET_CLOSED_TRADES: Final = "GET_CLOSED_TRADES"
+# Operator commands (engine.admin): only from an email in the engine's ADMIN_EMAILS.
+SET_MARKET_STATE: Final = "SET_MARKET_STATE"
+SET_LIMITS: Final = "SET_LIMITS"
+ADJUST_BALANCE: Final = "ADJUST_BALANCE"
+FORCE_CLOSE: Final = "FORCE_CLOSE"
+GET_REPORT: Final = "GET_REPORT"
+ADMIN_COMMANDS: Final = frozenset(
+    {SET_MARKET_STATE, SET_LIMITS, ADJUST_BALANCE, FORCE_CLOSE, GET_REPORT}
+)
 # Pending orders and position management (issue 17).
 CREATE_ORDER: Final = "CREATE_ORDER"
 CANCEL_ORDER: Final = "CANCEL_ORDER"
 GET_OPEN_ORDERS: Final = "GET_OPEN_ORDERS"
 MODIFY_TRADE: Final = "MODIFY_TRADE"
-COMMANDS: Final = frozenset(
+COMMANDS: Final = ADMIN_COMMANDS | frozenset(
     {
         CREATE_ACCOUNT,
         GET_BALANCE,
@@ -47,6 +56,9 @@ TRADE_CLOSED: Final = "TRADE_CLOSED"
 TRADE_STOP_LOSS: Final = "TRADE_STOP_LOSS"
 TRADE_TAKE_PROFIT: Final = "TRADE_TAKE_PROFIT"
 TRADE_LIQUIDATED: Final = "TRADE_LIQUIDATED"
+TRADE_FORCE_CLOSED: Final = "TRADE_FORCE_CLOSED"
+BALANCE_ADJUSTED: Final = "BALANCE_ADJUSTED"
+MARKET_STATE_CHANGED: Final = "MARKET_STATE_CHANGED"
 ORDER_PLACED: Final = "ORDER_PLACED"
 ORDER_FILLED: Final = "ORDER_FILLED"
 ORDER_CANCELLED: Final = "ORDER_CANCELLED"
@@ -129,6 +141,10 @@ class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     balance: int = 0  # the user's free balance after this event
     total_return: int = 0  # credited to the free balance by a close: margin + pnl (never < 0)
     price_decimals: int = 0  # the asset's price decimals (prices on the wire are human units)
+    # an operator's reason (BALANCE_ADJUSTED, TRADE_FORCE_CLOSED, ...); why an order was
+    # rejected at fill, cancelled or expired (ORDER_REJECTED, ORDER_CANCELLED, ORDER_EXPIRED)
+    reason: str = ""
+    market_state: str = ""  # MARKET_STATE_CHANGED: the asset's new state
     # Additive (issue 17), written on the wire only when set: pending orders, amended exits,
     # trailing stops and partial closes. Prices in the asset's decimals, USD in 1/10,000.
     order_type: str = ""  # LIMIT | STOP on ORDER_* events
@@ -138,7 +154,6 @@ class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     take_profit_price: int = 0  # TRADE_MODIFIED); 0 = none
     trailing_distance: int = 0
     trailing_stop_price: int = 0  # the trailing stop's level then (TRADE_MODIFIED, _TRAILING_STOP)
-    reason: str = ""  # why an order was rejected, cancelled or expired
     expires_at: int = 0  # a pending order's expiry, stream-time ms
     remaining_margin: int = 0  # TRADE_CLOSED by a partial close: the margin still open
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine import messages as m
+from engine.markets import check_can_open, check_limits, check_not_halted
 from engine.messages import Command, Event, Output
 from engine.money import liquidation_level, pnl
 from engine.orders import (
@@ -117,6 +118,7 @@ class OrderDesk:
             trailing,
             expires,
         ) = validate_order(data, account.free, state.prices, state.now_ms, self.config)
+        self._check_open(asset, account.email, margin, leverage)
         order_id = command.order_id
         if order_id in state.trades or order_id in state.pending:
             raise Rejected("DUPLICATE_ORDER_ID", "orderId is the ID of an open trade", "orderId")
@@ -154,6 +156,8 @@ class OrderDesk:
         order = self.state.pending.get(order_id)
         if order is None or order.email != command.email:  # another's order: as if none
             raise Rejected("ORDER_NOT_FOUND", "no such pending order", "orderId")
+        if self.state.markets:
+            check_not_halted(self.state.markets, order.asset)
         self._remove(order)
         self.expiry.remove(order)
         self._release(order, account, m.ORDER_CANCELLED, command.order_id, "cancelled", outputs)
@@ -175,6 +179,8 @@ class OrderDesk:
         trade = state.trades.get(data.tradeId)
         if trade is None or trade.email != command.email:
             raise Rejected("TRADE_NOT_FOUND", "no such open trade", "tradeId")
+        if state.markets:
+            check_not_halted(state.markets, trade.asset)
         unset = msgspec.UNSET
         if (
             data.stopLossPrice is unset
@@ -247,6 +253,8 @@ class OrderDesk:
             raise Rejected("INVALID_MARGIN", "margin is above the trade's margin", "margin")
         if part == trade.margin:
             return None
+        if state.markets:
+            check_not_halted(state.markets, trade.asset)
         price = fresh_price(
             state.prices.get(trade.asset), trade.asset, state.now_ms, self.config.max_price_age_ms
         )
@@ -257,6 +265,7 @@ class OrderDesk:
         account.locked -= part
         account.free += returned
         state.house += part - returned
+        engine._add_interest(trade.asset, -part * trade.leverage)
         rest = trade.margin - part
         liquidation = liquidation_level(
             rest, trade.leverage, trade.entry_price, trade.is_long, self.config.maintenance_bps
@@ -309,6 +318,11 @@ class OrderDesk:
             reason = exits_fit(is_long, order.stop_loss, order.take_profit, price.bid, price.ask)
             if not reason and order_id in state.trades:  # an orderId reused past the window
                 reason = "tradeId in use by an open trade"
+            if not reason and (state.markets or state.limits):
+                try:  # the market and the limits as they are now, as for CREATE_TRADE
+                    self._check_open(asset, order.email, order.margin, order.leverage)
+                except Rejected as exc:
+                    reason = exc.message
             if reason:
                 self._release(order, account, m.ORDER_REJECTED, "", reason, outputs)
                 continue
@@ -335,6 +349,7 @@ class OrderDesk:
             account.locked += order.margin
             state.trades[order_id] = trade
             engine._index(trade)
+            engine._add_interest(asset, order.margin * order.leverage)
             engine.books[asset].add(trade)
             if trade.trailing_distance:
                 self.trails[asset].add(trade, price.bid, price.ask)
@@ -395,6 +410,17 @@ class OrderDesk:
         return out
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _check_open(self, asset: str, email: str, margin: int, leverage: int) -> None:
+        """The operator's market state and limits, as CREATE_TRADE checks them."""
+        state, engine = self.state, self.engine
+        if state.markets:
+            check_can_open(state.markets, asset)
+        if state.limits:
+            held = engine.user_trades.get(email, {})
+            same = sum(1 for t in held.values() if t.asset == asset)
+            interest = engine.open_interest.get(asset, 0)
+            check_limits(state.limits, asset, margin, leverage, interest, (len(held), same))
 
     def _replace_trade(self, new: Trade) -> None:
         self.state.trades[new.trade_id] = new

@@ -16,6 +16,7 @@ from engine.money import USD_DECIMALS
 from engine.state import (
     Account,
     AccountAnswer,
+    Adjusted,
     Closed,
     ClosedTrade,
     Modified,
@@ -151,6 +152,17 @@ def closed_view(closed: ClosedTrade, decimals: int, balance: int | None = None) 
     )
 
 
+def adjusted_view(adjusted: Adjusted) -> dict[str, Any]:
+    """The answer to ADJUST_BALANCE."""
+    return {
+        "email": adjusted.email,
+        "amount": usd(adjusted.amount),
+        "usdBalance": usd(adjusted.balance),
+        "reason": adjusted.reason,
+        "transactionId": adjusted.transaction_id,
+    }
+
+
 def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
     """The data of a remembered answer, as it was first sent (for a repeated orderId)."""
     answer = receipt.answer
@@ -163,6 +175,8 @@ def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
         return closed_view(answer.closed, assets[trade.asset], answer.balance)
     if isinstance(answer, AccountAnswer):
         return account_view(receipt.email, answer)
+    if isinstance(answer, Adjusted):
+        return adjusted_view(answer)
     if isinstance(answer, Placed):
         order = answer.order
         return placed_view(

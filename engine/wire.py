@@ -107,7 +107,6 @@ _EXTRA_EVENT_FIELDS = (
     ("takeProfitPrice", "take_profit_price", "price"),
     ("trailingDistance", "trailing_distance", "price"),
     ("trailingStopPrice", "trailing_stop_price", "price"),
-    ("reason", "reason", "str"),
     ("expiresAt", "expires_at", "int"),
 )
 
@@ -140,6 +139,8 @@ _KEYS = {
         "balance",
         "totalReturn",
         "priceDecimals",
+        "reason",
+        "marketState",
         *(wire for wire, _attr, _unit in _EXTRA_EVENT_FIELDS),
     ]
 }
@@ -406,6 +407,8 @@ def encode_event(event: Event) -> dict[str, str]:
         "amount": format_event_amount(event.amount, usd),
         "balance": format_event_amount(event.balance, usd),
         "priceDecimals": str(price),
+        "reason": event.reason,
+        "marketState": event.market_state,
     }
     if event.event_type in _PLAIN_EVENTS and not event.closed_margin:
         return fields  # the usual event: none of the additive fields below is set
@@ -474,6 +477,8 @@ def decode_event(fields: Fields) -> Event:
         asset=_text(fields, "asset", required=False),
         order_id=_text(fields, "orderId", required=False),
         direction=_text(fields, "direction", required=False),
+        reason=_text(fields, "reason", required=False),
+        market_state=_text(fields, "marketState", required=False),
         leverage=tenths,
         **(extra | ints | amounts),
     )

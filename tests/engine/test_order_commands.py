@@ -202,5 +202,5 @@ def test_events_of_earlier_kinds_keep_their_exact_fields() -> None:
     assert list(encode_event(opened)) == [
         "eventType", "tradeId", "email", "asset", "pnl", "marginReturned", "closePrice",
         "timestamp", "seq", "orderId", "direction", "margin", "leverage", "entryPrice",
-        "exitPrice", "totalReturn", "amount", "balance", "priceDecimals",
+        "exitPrice", "totalReturn", "amount", "balance", "priceDecimals", "reason", "marketState",
     ]  # fmt: skip

@@ -276,3 +276,15 @@ def test_order_events_round_trip_through_the_wire() -> None:
     assert fields["expiresAt"] == str(10**9) and fields["amount"] == "-100.00"
     assert "stopLossPrice" not in fields and "closedMargin" not in fields
     assert decode_event(as_bytes(fields)) == placed
+
+
+def test_a_fill_on_a_close_only_market_is_rejected_and_the_margin_released() -> None:
+    d = funded()
+    order(d)
+    d.engine.set_market(BTC, "CLOSE_ONLY", "maintenance", "", [])
+    (rejected,) = events(d.tick(BTC, 58_000 * P))
+    assert rejected.event_type == m.ORDER_REJECTED
+    assert "CLOSE_ONLY" in rejected.reason
+    assert balances(d) == (START, 0, 0) and d.engine.state.trades == {}
+    r = order(d, "o2", price=57_000 * P)
+    assert (r.status, r.data["code"]) == (m.ERROR, "MARKET_CLOSE_ONLY")
