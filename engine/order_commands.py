@@ -228,6 +228,9 @@ class OrderDesk:
         outputs.append(
             _replace(
                 engine._trade_event(m.TRADE_MODIFIED, new, account, 0, command.order_id),
+                pnl=0,  # _trade_event reads any type but TRADE_OPENED as a close
+                margin_returned=0,
+                total_return=0,
                 stop_loss_price=stop_loss,
                 take_profit_price=take_profit,
                 trailing_distance=trailing,

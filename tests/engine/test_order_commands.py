@@ -52,6 +52,7 @@ def test_modify_sets_moves_and_removes_exits_and_the_new_stop_fires() -> None:
     assert event.event_type == m.TRADE_MODIFIED
     assert (event.stop_loss_price, event.take_profit_price) == (59_000 * P, 0)
     assert event.order_id == "mod" and event.amount == 0
+    assert (event.pnl, event.margin_returned, event.total_return) == (0, 0, 0)
     trade = d.engine.state.trades["t1"]
     assert (trade.stop_loss, trade.take_profit) == (59_000 * P, 0)
     assert events(d.tick(BTC, 70_000 * P)) == []  # the removed take-profit does not fire
