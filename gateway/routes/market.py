@@ -95,7 +95,5 @@ async def get_ticker(request: Request) -> Response:
 
 routes = [
     Route("/api/v1/candles", get_candles, methods=["GET"]),
-    Route("/api/v1/klines", get_candles, methods=["GET"]),
     Route("/api/v1/ticker", get_ticker, methods=["GET"]),
-    Route("/api/v1/tickers", get_ticker, methods=["GET"]),
 ]
