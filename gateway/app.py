@@ -32,6 +32,8 @@ from gateway.feed import Feed
 from gateway.market import Market
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.openapi import build_document
+from gateway.options import OptionsMiddleware
+from gateway.redis_pool import connect
 from gateway.routes import account, activity, auth, market, public, trading
 from gateway.schemas import InvalidField
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -100,7 +102,7 @@ def create_app(config: GatewayConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = Redis.from_url(config.redis_url, health_check_interval=30)
+        redis = connect(config.redis_url, config.redis_pool_size, config.redis_pool_wait_s)
         gw = Gateway(
             config=config,
             redis=redis,
@@ -118,7 +120,10 @@ def create_app(config: GatewayConfig) -> Starlette:
                 assets=[a.symbol for a in config.assets],
             ),
             metrics=metrics,
-            openapi_doc=build_document([a.symbol for a in config.assets]),
+            openapi_doc=build_document(
+                [a.symbol for a in config.assets],
+                price_decimals=max(a.decimals for a in config.assets),
+            ),
         )
         await gw.engine.start()
         await gw.feed.start()
@@ -150,8 +155,7 @@ def create_app(config: GatewayConfig) -> Starlette:
                 max_age=600,
             )
         )
-    middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))
-    routes: list[BaseRoute] = [
+    api_routes: list[BaseRoute] = [
         *auth.routes,
         *trading.routes,
         *account.routes,
@@ -159,8 +163,10 @@ def create_app(config: GatewayConfig) -> Starlette:
         *market.routes,
         *activity.routes,
         *ws.routes,
-        *_page_routes(),
     ]
+    middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))
+    middleware.append(Middleware(OptionsMiddleware, routes=api_routes))
+    routes = [*api_routes, *_page_routes()]
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -18,6 +18,7 @@ import contextlib
 import email
 import email.policy
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ import pytest
 from devstack.ports import free_port
 from devstack.process import ChildProcess
 from devstack.redis_server import RedisServer
+from engine.amounts import parse_amount
 from engine.money import USD_SCALE, format_decimal, liquidation_level
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -389,7 +392,11 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     final = INITIAL_BALANCE - MARGIN + returned
     expect(page.locator("#balance-free")).to_have_text(usd_text(final))
     api = page.request.get(stack.url + "/api/v1/account/balance/usd")
-    assert api.ok and api.json()["engineResponse"]["data"]["balance"] == final
+    assert api.ok
+    # The answer's usdBalance is an exact JSON number in USD; read from its text, not a float.
+    answer = json.loads(api.text(), parse_float=Decimal)["engineResponse"]["data"]
+    usd_balance = answer["usdBalance"]
+    assert parse_amount(str(usd_balance), 4, "usdBalance") == final
     steps.shot("position-closed")
 
     # A stop-loss one unit under the bid fires on the next downtick; the page says so when it

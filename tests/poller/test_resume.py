@@ -3,6 +3,8 @@ last prices, and the first start's backfill of a simulated past."""
 
 from __future__ import annotations
 
+import itertools
+
 from redis.asyncio import Redis
 
 from engine.core import Engine
@@ -47,7 +49,7 @@ async def test_backfill_writes_a_past_day_once_and_only_on_a_first_start(redis_u
         entries = await r.xrange("engine_input")
         assert len(entries) == written
         ms = [int(e[0].decode().split("-")[0]) for e in entries]
-        assert all(b - a == BACKFILL_STEP_MS for a, b in zip(ms, ms[1:], strict=False))
+        assert all(b - a == BACKFILL_STEP_MS for a, b in itertools.pairwise(ms))
         server_s, _ = await r.time()
         assert ms[-1] <= server_s * 1000 and ms[0] >= (server_s - 3601) * 1000
         # The engine applies every one of them (within its price band, bid <= ask).
