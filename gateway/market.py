@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from datetime import UTC, datetime
@@ -37,8 +38,10 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@functools.lru_cache(maxsize=65_536)
 def utc_text(ms: int) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` in UTC, as Backpack writes a kline's start and end."""
+    """``YYYY-MM-DD HH:MM:SS`` in UTC, as Backpack writes a kline's start and end (cached: the
+    same candle starts are asked for again and again, and strftime costs more than the query)."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
