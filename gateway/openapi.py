@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from gateway import schemas
+from gateway import openapi_orders, schemas
 from gateway.openapi_bodies import (
     IDEMPOTENCY_SCHEMA,
     engine_request_schema,
@@ -35,6 +35,7 @@ _STRUCTS = (
     schemas.ClosedTradesQuery,
     schemas.OrderPending,
     schemas.HealthBody,
+    *openapi_orders.STRUCTS,
 )
 
 
@@ -116,6 +117,7 @@ def build_document(
         asset_schema["enum"] = list(assets)
         components["CreateTradeRequest"]["properties"]["asset"] = dict(asset_schema)
     patch_trade_amounts(components["CreateTradeRequest"], price_decimals)
+    openapi_orders.patch_components(components, asset_schema, price_decimals)
     components["EngineRequest"] = engine_request_schema(
         {
             command: components[kind.__name__]
@@ -185,7 +187,8 @@ def build_document(
         },
         "/api/v1/trade/close": {
             "post": _engine_op(
-                "Close one of your trades (CLOSE_TRADE)", body=schemas.CloseTradeRequest
+                "Close one of your trades (CLOSE_TRADE), or part of it with margin",
+                body=schemas.CloseTradeRequest,
             )
         },
         "/api/v1/account/balance": {"get": _engine_op("Balance record (GET_BALANCE)")},
@@ -281,6 +284,8 @@ def build_document(
             }
         },
     }
+    for path, ops in openapi_orders.paths(_engine_op, _CSRF, _IDEMPOTENCY).items():
+        paths.setdefault(path, {}).update(ops)
     return {
         "openapi": "3.1.0",
         "info": {
