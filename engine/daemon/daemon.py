@@ -26,7 +26,7 @@ from engine.daemon.exits import ExitCode
 from engine.daemon.gc_policy import tune_gc
 from engine.daemon.link import Link
 from engine.daemon.metrics import Metrics, serve
-from engine.daemon.ordering import PRICE, InputBuffer, Ordered, parse_id, round_bound
+from engine.daemon.ordering import PRICE, InputBuffer, Ordered, round_bound
 from engine.daemon.outages import BACKOFF_MAX_S, BACKOFF_START_S, OUTAGE_ERRORS, connect
 from engine.daemon.prior_outputs import Mismatch, PublishedLog, highest_published_seq
 from engine.daemon.publisher import Publisher
@@ -34,6 +34,7 @@ from engine.daemon.recovery import DeterminismError, check_history, report_misma
 from engine.daemon.settings import Settings
 from engine.daemon.snapshotter import SnapshotResult, Snapshotter
 from engine.daemon.streams import StreamNames
+from engine.stream_ids import parse_id
 from snapshots.format import Header
 from snapshots.store import SnapshotStore
 
