@@ -33,7 +33,7 @@ from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.openapi import build_document
 from gateway.options import OptionsMiddleware
 from gateway.redis_pool import connect
-from gateway.routes import account, auth, public, trading
+from gateway.routes import account, admin, auth, public, trading
 from gateway.schemas import InvalidField
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
@@ -156,6 +156,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         *trading.routes,
         *account.routes,
         *public.routes,
+        *admin.routes,
         *ws.routes,
     ]
     middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))
