@@ -34,12 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from devstack.ports import free_port
 from devstack.process import ChildProcess
 from devstack.redis_server import RedisServer
 from engine.amounts import parse_amount
+from engine.messages import PriceItem
 from engine.money import USD_SCALE, format_decimal, liquidation_level
+from engine.wire import encode_price_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "browser"
@@ -403,7 +406,8 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     # happens. The bid may fall below the stop before the order lands: then try again.
     stopped = page.locator('#events li[data-type="TRADE_STOP_LOSS"]')
     for _attempt in range(8):
-        page.fill("#ticket-sl", format_decimal(_bid(page) - 1, DECIMALS))
+        stop = _bid(page) - 1
+        page.fill("#ticket-sl", format_decimal(stop, DECIMALS))
         page.click("#ticket-submit")
         page.wait_for_function(
             "() => document.querySelector('[data-error-for=\"stopLossPrice\"]').textContent"
@@ -415,6 +419,15 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     else:
         pytest.fail("the bid kept falling below every stop-loss tried")
     expect(page.locator('[data-error-for="_form"]')).to_be_empty()
+    # The random walk may drift up for a long while: a downtick 1 % under the stop, written to
+    # the price stream as the poller would, makes the fire certain.
+    low = stop - stop // 100
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        tick = PriceItem(ASSET, low, DECIMALS, low, low + 1)
+        client.xadd("engine_input", encode_price_batch([tick], "test", 0))
+    finally:
+        client.close()
     expect(stopped).to_have_count(1, timeout=60_000)
     expect(stopped).to_contain_text("Stop-loss hit")
     expect(page.locator("#open-trades tbody tr")).to_have_count(0)

@@ -558,7 +558,8 @@ function renderClosed() {
           "td",
           {
             className: `num pnl ${t.pnl > 0n ? "up" : t.pnl < 0n ? "down" : ""}`,
-            dataset: { value: t.pnl.toString(), returned: (t.marginReturned ?? 0n).toString() },
+            // what was credited back (margin + pnl); marginReturned is only the margin's share
+            dataset: { value: t.pnl.toString(), returned: (t.totalReturn ?? 0n).toString() },
           },
           formatUsd(t.pnl, { sign: true }),
         ),
@@ -596,7 +597,8 @@ function onEvent(event, id) {
     const closed = {
       tradeId: ev.tradeId, asset: ev.asset, direction: ev.direction, margin: ev.margin,
       leverage: ev.leverage, entryPrice: ev.entryPrice, exitPrice: ev.exitPrice, pnl: ev.pnl,
-      marginReturned: ev.marginReturned, reason: type, closedAt: ev.closedAt,
+      marginReturned: ev.marginReturned, totalReturn: ev.totalReturn, reason: type,
+      closedAt: ev.closedAt,
     };
     const exit = price(event.asset, closed.exitPrice);
     const what = {
