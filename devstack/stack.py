@@ -49,7 +49,7 @@ from devstack.server import LocalServer
 
 FEEDS = ("sim", "replay", "backpack")
 DATABASE = "exchange"
-PROCESSES = ("mailbox", "engine", "worker", "poller", "gateway")
+PROCESSES = ("mailbox", "engine", "worker", "candles", "poller", "gateway")
 # The gateway's own variables that `make up` passes on instead of its defaults when set.
 # Passed to the parts as given. ADMIN_EMAILS reaches both locks, the engine and the gateway
 # (and `python -m gateway admin` run with .stack/env), so `ADMIN_EMAILS=you@x.io make up` makes

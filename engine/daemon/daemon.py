@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 import time
 from typing import Any
@@ -134,6 +135,7 @@ class Daemon:
         self._next_snapshot = time.monotonic() + settings.snapshot_interval_s
         self._next_heartbeat = 0.0
         self._trim_due = False
+        self._summary = logs.Summary()
         self._backoff = BACKOFF_START_S
         self._rejected_seen = sum(state.rejected.values())
         self._errors_seen = 0
@@ -408,6 +410,7 @@ class Daemon:
             seq=self.engine.state.seq,
             open_positions=self.engine.open_positions(),
         )
+        self._summary.maybe_log()
 
     def _mismatch(self, mismatch: Mismatch) -> None:
         self.metrics.errors.labels("determinism").inc()
@@ -471,8 +474,10 @@ class Daemon:
         self._snapshot_key = (h.seq, h.last_price_id, h.last_command_id)
         self._trim_due = True
         self.metrics.snapshot_written(result.duration_s, result.size)
+        self._summary.snapshot(h.seq, result.size, result.stall_s)
         logs.event(
             "snapshot_written",
+            logging.DEBUG,
             path=result.path,
             seq=h.seq,
             bytes=result.size,
@@ -496,7 +501,8 @@ class Daemon:
                 logs.warning("trim_failed", stream=stream, error=str(exc))
                 continue
             if removed:
-                logs.event("trimmed", stream=stream, minid=minid, removed=removed)
+                self._summary.trimmed += removed
+                logs.event("trimmed", logging.DEBUG, stream=stream, minid=minid, removed=removed)
 
     # -- Redis outages ---------------------------------------------------------------------------
 
