@@ -25,7 +25,7 @@ import tracemalloc
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.core import Engine
-from engine.daemon.daemon import tune_gc
+from engine.daemon.gc_policy import tune_gc
 from engine.messages import Command, PriceItem
 from engine.money import USD_SCALE
 from engine.state import dump_state

@@ -34,7 +34,7 @@ from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.openapi import build_document
 from gateway.options import OptionsMiddleware
 from gateway.redis_pool import connect
-from gateway.routes import account, activity, auth, market, orders, public, trading
+from gateway.routes import account, activity, admin, auth, market, orders, public, trading
 from gateway.schemas import InvalidField
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
@@ -163,6 +163,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         *public.routes,
         *market.routes,
         *activity.routes,
+        *admin.routes,
         *ws.routes,
     ]
     middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))

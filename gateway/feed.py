@@ -17,12 +17,12 @@ import msgspec
 from redis.asyncio import Redis
 
 from engine.messages import Event
+from engine.stream_ids import parse_id
 from engine.wire import WireError, decode_event, decode_price_batch, encode_event
 from gateway.engine_client import stop_reader
 
 log = logging.getLogger("gateway.feed")
 _json = msgspec.json.Encoder()
-ENTRY_ID_RE = r"^[0-9]{1,20}-[0-9]{1,20}$"
 QUEUE_SIZE = 2048
 
 
@@ -41,11 +41,6 @@ def event_json(entry_id: str, event: Event) -> dict[str, Any]:
     """An engine event as the WebSocket sends it: the stream's fields as ``engine.wire``
     defines them (amounts as decimal strings, ``priceDecimals`` beside prices), never copied."""
     return {"type": "event", "id": entry_id, "event": encode_event(event)}
-
-
-def entry_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _sid(raw: Any) -> str:
@@ -140,7 +135,7 @@ class Feed:
         more than ``max_entries`` to scan), in which case the client should refetch its state."""
         out: list[tuple[str, bytes]] = []
         first = await self._redis.xrange(self._events_stream, count=1)
-        gap = bool(first) and entry_key(_sid(first[0][0])) > entry_key(after) and after != "0-0"
+        gap = bool(first) and parse_id(_sid(first[0][0])) > parse_id(after) and after != "0-0"
         cursor, scanned = after, 0
         while scanned < max_entries:
             chunk = await self._redis.xrange(
@@ -199,7 +194,7 @@ class Feed:
                 bid=item.bid if item.bid is not None else item.price,
                 ask=item.ask if item.ask is not None else item.price,
                 decimal=item.decimal,
-                timestamp=batch.timestamp or entry_key(entry_id)[0],
+                timestamp=batch.timestamp or parse_id(entry_id)[0],
                 id=entry_id,
             )
             self.prices[item.asset] = tick

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from gateway import openapi_orders, schemas
+from gateway import openapi_admin, openapi_orders, schemas
 from gateway.openapi_bodies import (
     IDEMPOTENCY_SCHEMA,
     engine_request_schema,
@@ -36,6 +36,7 @@ _STRUCTS = (
     schemas.OrderPending,
     schemas.HealthBody,
     *openapi_orders.STRUCTS,
+    *openapi_admin.STRUCTS,
 )
 
 
@@ -118,6 +119,7 @@ def build_document(
         components["CreateTradeRequest"]["properties"]["asset"] = dict(asset_schema)
     patch_trade_amounts(components["CreateTradeRequest"], price_decimals)
     openapi_orders.patch_components(components, asset_schema, price_decimals)
+    openapi_admin.patch_components(components, asset_schema)
     components["EngineRequest"] = engine_request_schema(
         {
             command: components[kind.__name__]
@@ -286,6 +288,7 @@ def build_document(
     }
     for path, ops in openapi_orders.paths(_engine_op, _CSRF, _IDEMPOTENCY).items():
         paths.setdefault(path, {}).update(ops)
+    paths.update(openapi_admin.paths(_engine_op, asset_schema))
     return {
         "openapi": "3.1.0",
         "info": {

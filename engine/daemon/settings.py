@@ -95,7 +95,8 @@ def _skip_entry(text: str) -> tuple[str, str]:
 
 
 def _emails(text: str) -> tuple[str, ...]:
-    emails = tuple(e.strip() for e in text.split(",") if e.strip())
+    # Lower case, as the gateway signs users in: "Ops@X.io" in the list is the ops@x.io session.
+    emails = tuple(e.strip().lower() for e in text.split(",") if e.strip())
     for email in emails:
         if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
             raise ValueError(f"{email!r} is not an email address")

@@ -22,9 +22,10 @@ from typing import Any
 import redis
 
 from engine.core import Engine
-from engine.daemon.ordering import merge, parse_id
+from engine.daemon.ordering import merge
 from engine.messages import Command, PriceItem, Response
 from engine.state import EngineState, dump_state
+from engine.stream_ids import parse_id
 from engine.wire import encode_command, encode_event, encode_price_batch, encode_response
 from snapshots.state import load_checked
 from snapshots.store import SnapshotStore

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from engine.daemon.ordering import parse_id
+from engine.stream_ids import parse_id
 from snapshots.store import SnapshotStore
 from tests.integration.engine_harness import (
     COMMANDS,
