@@ -129,6 +129,10 @@ def test_every_operation_matches_the_document(fuzz_gateway: GatewayProcess, smtp
     trader = {"Authorization": f"Bearer {sign_in(fuzz_gateway, smtp, TRADER).cookies['authToken']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 25
+    # Pending orders placed by the positive cases of /engine, /orders and /trade/order keep
+    # their margin reserved: /trade/create (whose acceptance is checked below) goes first, while
+    # the fuzz account still has money to open trades with.
+    operations.sort(key=lambda op: op.path != "/api/v1/trade/create")
     # The operator routes come last in the document, so a halt or a limit they set cannot
     # turn the trading routes' positive cases into refusals (checked below).
     admin_at = [i for i, op in enumerate(operations) if op.path.startswith("/api/v1/admin/")]
