@@ -621,7 +621,8 @@ function openRow(t) {
     el("td", { className: "num" }, formatLeverage(t.leverage)),
     el("td", { className: "num entry", dataset: { value: t.entryPrice.toString() } }, price(t.asset, t.entryPrice)),
     el("td", { className: "num mark" }, "—"),
-    el("td", { className: "num sl" }, t.stopLossPrice ? price(t.asset, t.stopLossPrice) : "—"),
+    el("td", { className: "num sl", dataset: { value: (t.stopLossPrice ?? "").toString() } },
+      t.stopLossPrice ? price(t.asset, t.stopLossPrice) : "—"),
     el("td", { className: "num tp", dataset: { value: (t.takeProfitPrice ?? "").toString() } },
       t.takeProfitPrice ? price(t.asset, t.takeProfitPrice) : "—"),
     el(
