@@ -97,12 +97,20 @@ def _why_not() -> str | None:
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
 
 
-def usd_text(units: int) -> str:
-    """USD units as the page shows them: grouped thousands, at least two decimals, exact."""
+def usd_exact(units: int) -> str:
+    """USD units as the page gives them on hover: grouped thousands, at least two decimals."""
     text = format_decimal(units, 4)
     whole, _, frac = text.partition(".")
     sign = "-" if whole.startswith("-") else ""
     return f"{sign}{int(whole.lstrip('-')):,}.{frac.ljust(2, '0')}"
+
+
+def usd_text(units: int) -> str:
+    """USD units as the page shows them: grouped thousands, two decimals (half a cent away
+    from zero); the exact amount is the element's title (usd_exact)."""
+    cents = (abs(units) + 50) // 100
+    text = f"{cents // 100:,}.{cents % 100:02d}"
+    return f"-{text}" if units < 0 and cents else text
 
 
 # --- the stack ------------------------------------------------------------------------------------
@@ -413,6 +421,7 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     assert returned == MARGIN + pnl
     final = INITIAL_BALANCE - MARGIN + returned
     expect(page.locator("#balance-free")).to_have_text(usd_text(final))
+    expect(page.locator("#balance-free")).to_have_attribute("title", f"{usd_exact(final)} USD")
     api = page.request.get(stack.url + "/api/v1/account/balance/usd")
     assert api.ok
     # The answer's usdBalance is an exact JSON number in USD; read from its text, not a float.

@@ -604,7 +604,7 @@ function openRow(t) {
   const closeButton = el("button", { type: "button", className: "close-trade" }, "Close");
   closeButton.addEventListener("click", () => closeTrade(t.tradeId, closeButton));
   const manageButton = el("button", {
-    type: "button", className: "close-trade manage", "aria-expanded": String(state.managing.has(t.tradeId)),
+    type: "button", className: "row-button manage", "aria-expanded": String(state.managing.has(t.tradeId)),
   }, "Amend");
   manageButton.addEventListener("click", () => {
     if (state.managing.has(t.tradeId)) state.managing.delete(t.tradeId);
@@ -651,11 +651,11 @@ function manageRow(t) {
     input("stopLossPrice", t.stopLossPrice, "Stop-loss"),
     input("takeProfitPrice", t.takeProfitPrice, "Take-profit"),
     input("trailingDistance", t.trailingDistance, "Trailing distance"),
-    el("button", { type: "submit", className: "close-trade", name: "save" }, "Save exits"),
+    el("button", { type: "submit", className: "row-button", name: "save" }, "Save exits"),
     el("label", { className: "inline" }, "Close margin (USD)",
       el("input", { name: "closeMargin", inputmode: "decimal", autocomplete: "off",
         placeholder: `up to ${formatUsdExact(t.margin)}` })),
-    el("button", { type: "button", className: "close-trade", name: "closePart" }, "Close part"),
+    el("button", { type: "button", className: "row-button", name: "closePart" }, "Close part"),
     el("p", { className: "row-error", role: "alert" }),
   );
   form.addEventListener("submit", (ev) => {
@@ -769,7 +769,7 @@ function renderOrders() {
 }
 
 function orderRow(o) {
-  const cancel = el("button", { type: "button", className: "close-trade" }, "Cancel");
+  const cancel = el("button", { type: "button", className: "row-button cancel-order" }, "Cancel");
   cancel.addEventListener("click", () => cancelOrder(o.orderId, cancel));
   const long = o.direction === "LONG";
   return el(
