@@ -825,6 +825,7 @@ function renderMarks(assets) {
     if (p === null) cell.textContent = "—";
     else {
       setSigned(cell, p, formatUsd(p, { sign: true }));
+      cell.title = `${formatUsdExact(p, { sign: true })} USD`;
       cell.dataset.value = p.toString();
     }
   }
