@@ -23,16 +23,17 @@ from dataclasses import replace
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from engine.messages import SUCCESS
 from gateway import admin
 from gateway.commands import envelope
 from gateway.config import ConfigError, GatewayConfig, parse_emails, read_config
-from gateway.engine_client import EngineClient, EngineTimeout, EngineUnavailable
+from gateway.engine_client import EngineTimeout, EngineUnavailable
 from gateway.orders import BadIdempotencyKey, order_id_for
+from gateway.redis_pool import connect
 from gateway.schemas import InvalidField, convert
+from gateway.shards import ShardedEngine
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_ANSWER = 0, 1, 2, 3
 NULLS = ("null", "none")
@@ -161,10 +162,11 @@ async def send(
         order_id = order_id_for(actor, key)
     except BadIdempotencyKey as exc:
         raise UsageError(str(exc)) from None
-    redis = Redis.from_url(config.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    client = EngineClient(
+    redis = connect(config.redis_url, 8, 5.0, config.redis_cluster)
+    client = ShardedEngine(
         redis,
         redis,
+        config.shard_map,
         command_stream=config.command_stream,
         response_stream=config.response_stream,
         timeout_ms=config.engine_timeout_ms,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from engine.config import DEFAULT_ASSETS as ENGINE_ASSETS
+from engine.shards import MAX_SHARDS, ShardError, ShardMap, parse_bool
 from gateway.auth import normalize_email
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0000"
@@ -79,6 +80,13 @@ class GatewayConfig:
     log_level: str = "info"
     database_url: str = ""  # PostgreSQL of the worker: candles, tickers, activity history
     admin_emails: tuple[str, ...] = ()
+    shards: int = 1
+    redis_cluster: bool = False
+
+    @property
+    def shard_map(self) -> ShardMap:
+        """Where each account's engine is, and each shard's stream names (``engine.shards``)."""
+        return ShardMap(self.shards, self.redis_cluster)
 
     @property
     def dev(self) -> bool:
@@ -143,6 +151,8 @@ ENV: dict[str, tuple[str, str]] = {
         "ADMIN_EMAILS",
         "comma-separated emails that may use /api/v1/admin and `admin` (empty: no operator)",
     ),
+    "shards": ("SHARDS", "engine shards the accounts are spread over (engine.shards)"),
+    "redis_cluster": ("REDIS_CLUSTER", "1: REDIS_URL is a node of a Redis Cluster"),
 }
 
 
@@ -193,11 +203,13 @@ def _convert(name: str, raw: str) -> Any:
             return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
         if name == "admin_emails":
             return parse_emails(raw)
+        if name == "redis_cluster":
+            return parse_bool(raw, "REDIS_CLUSTER")
         if kind == "int":
             return int(raw)
         if kind == "float":
             return float(raw)
-    except ValueError as exc:
+    except (ValueError, ShardError) as exc:
         raise ConfigError(f"{name}: {exc}") from None
     return raw
 
@@ -268,6 +280,8 @@ def validate(config: GatewayConfig) -> GatewayConfig:
                  "rate_signup_email_per_hour"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be >= 0")
+    if not 1 <= config.shards <= MAX_SHARDS:
+        raise ConfigError(f"SHARDS must be between 1 and {MAX_SHARDS}")
     if not config.public_url:
         config = replace(config, public_url=f"http://{config.host}:{config.port}")
     if not config.public_url.startswith(("http://", "https://")):
