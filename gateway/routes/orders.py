@@ -56,7 +56,7 @@ def price_decimals(request: Request, asset: str) -> int | None:
 
 
 def max_price_decimals(request: Request) -> int:
-    return max(a.decimals for a in request.app.state.gw.config.assets)
+    return max(int(a.decimals) for a in request.app.state.gw.config.assets)
 
 
 async def stream_now_ms(request: Request) -> int:
