@@ -84,10 +84,12 @@ _CSRF = {
     "description": "Required with cookie sessions: the value of the csrfToken cookie",
     "schema": {"type": "string"},
 }
-_SECURED = [{"cookieAuth": []}, {"bearerAuth": []}]
+_SECURED: list[dict[str, list[str]]] = [{"cookieAuth": []}, {"bearerAuth": []}]
 
 
-def _engine_op(summary: str, *, body: type | None = None, params: list | None = None) -> dict:
+def _engine_op(
+    summary: str, *, body: type | None = None, params: list[Any] | None = None
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "security": _SECURED,

@@ -71,7 +71,9 @@ def engine_request_schema(params: dict[str, dict[str, Any]]) -> dict[str, Any]:
         props = schema.get("properties", {})
         required = schema.get("required", [])
         # rules between fields (one needs another; two that exclude each other)
-        depends = {k: schema[k] for k in ("dependentRequired", "not") if k in schema}
+        depends: dict[str, Any] = {
+            k: schema[k] for k in ("dependentRequired", "not") if k in schema
+        }
         name = {"const": command}
         if not props:  # no parameters: tradeData, when sent, is {} or null
             variants.append(_object(
