@@ -272,8 +272,11 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture
 def page(stack: Stack) -> Iterator[Any]:
     """A fresh headless Chromium profile and page; fails the test on any uncaught page error."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait as long as actions do: on a loaded 2-core machine an engine round trip
+    # can take longer than Playwright's 5 s default.
+    expect.set_options(timeout=WAIT_MS)
     errors: list[str] = []
     profile = Path(tempfile.mkdtemp(prefix="browser-profile-"))
     try:
