@@ -2,7 +2,11 @@
 
 Prints: mixed commands/s with p50/p99 microseconds per command (decode + apply, as the daemon
 calls it); microseconds per non-triggering tick at 10^3, 10^5 and 10^6 open positions; bytes of
-memory per open position at the largest size (tracemalloc).
+memory per open position at the largest size (tracemalloc); snapshot size and write time after
+10^5 reads.
+
+Amounts are sent as exact decimal text, as the gateway forwards them (the same meaning before and
+after the reference-protocol change, so this script also runs on older code for comparisons).
 
     .venv/bin/python bench/engine_core.py                 # full run (~2-3 minutes)
     .venv/bin/python bench/engine_core.py --quick         # smaller sizes, for a smoke run
@@ -22,11 +26,14 @@ from engine.core import Engine
 from engine.daemon.daemon import tune_gc
 from engine.messages import Command, PriceItem
 from engine.money import USD_SCALE
+from engine.state import dump_state
 from engine.wire import encode_command, encode_price_batch
+from snapshots import format as snapshot_format
 
 P = 10_000
 ASSETS = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
 BASE = {"BTC_USDC": 60_000 * P, "ETH_USDC": 3_000 * P, "SOL_USDC": 150 * P}
+AMOUNTS = {"margin", "stopLossPrice", "takeProfitPrice"}
 
 
 def raw(fields: dict) -> dict[bytes, bytes]:
@@ -37,7 +44,14 @@ def tick_fields(asset: str, bid: int) -> dict[bytes, bytes]:
     return raw(encode_price_batch([PriceItem(asset, bid, 4, bid, bid + P)], "bench", 0))
 
 
+def text(units: int) -> str:
+    """An amount in engine units (4 decimals) as exact decimal text."""
+    whole, frac = divmod(units, 10_000)
+    return f"{whole}.{frac:04d}"
+
+
 def cmd_fields(order_id: str, command: str, email: str, data: dict) -> dict[bytes, bytes]:
+    data = {k: text(v) if k in AMOUNTS and type(v) is int else v for k, v in data.items()}
     return raw(encode_command(Command(order_id, command, email, data, 0)))
 
 
@@ -181,6 +195,35 @@ def bench_memory(size: int) -> None:
     )
 
 
+def bench_reads(reads: int) -> None:
+    """Snapshot size and write time (serialize + gzip + digests) before and after ``reads``
+    reads of 100 trades each: a read changes nothing, so the snapshot should not grow."""
+    rng = random.Random(4)
+    engine, emails = new_engine(20)
+    open_positions(engine, emails, 100, rng)
+    email = emails[0]
+
+    def snapshot() -> tuple[int, float]:
+        gc.collect()
+        start = time.perf_counter()
+        header = snapshot_format.Header(
+            created_ms=0, seq=0, last_price_id="0-0", last_command_id="0-0"
+        )
+        size = len(snapshot_format.encode(header, dump_state(engine.state)))
+        return size, time.perf_counter() - start
+
+    before, before_s = snapshot()
+    for i in range(reads):
+        command = m.GET_CLOSED_TRADES if i % 2 else m.GET_OPEN_TRADES
+        engine.apply_command_entry(f"6-{i}", cmd_fields(f"r{i}", command, email, {}))
+    after, after_s = snapshot()
+    print(
+        f"snapshot after {reads:,} reads: {after / 1e6:.2f} MB gzipped, written in "
+        f"{after_s * 1000:.0f} ms (before the reads: {before / 1e6:.2f} MB, "
+        f"{before_s * 1000:.0f} ms; 100 open trades)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -189,10 +232,12 @@ def main() -> None:
         bench_mixed(20_000)
         bench_ticks([1_000, 10_000], 20_000)
         bench_memory(10_000)
+        bench_reads(10_000)
         return
     bench_mixed(200_000)
     bench_ticks([1_000, 100_000, 1_000_000], 100_000)
     bench_memory(1_000_000)
+    bench_reads(100_000)
 
 
 if __name__ == "__main__":

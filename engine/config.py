@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
+from engine.amounts import MAX_USD
 from engine.money import BPS, USD_SCALE
 
-DEFAULT_ASSETS: dict[str, int] = {"BTC_USDC": 4, "ETH_USDC": 4, "SOL_USDC": 4}
+# The reference protocol's assets (ETH, BTC, SOL, ADA), each at the decimals its prices carry here.
+DEFAULT_ASSETS: dict[str, int] = {"BTC_USDC": 4, "ETH_USDC": 4, "SOL_USDC": 4, "ADA_USDC": 4}
 
 
 class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -19,6 +21,9 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     maintenance_bps: liquidate when the loss reaches margin x (1 - maintenance); 0 = full margin.
     closed_history: closed trades kept per user (older history lives in PostgreSQL).
     idempotency_window: how many recent orderIds are remembered for repeat answers.
+    max_margin: the largest margin of one trade, USD units (at most ``engine.amounts.MAX_USD``).
+    price_band_bps: a tick whose bid or ask is more than this fraction (basis points) away from
+        the asset's last accepted bid or ask is refused and counted, never applied; 0 = no band.
     """
 
     assets: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_ASSETS))
@@ -29,13 +34,17 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     maintenance_bps: int = 0
     closed_history: int = 100
     idempotency_window: int = 100_000
-    max_margin: int = 10**15
+    max_margin: int = MAX_USD
+    price_band_bps: int = 5_000
 
     def __post_init__(self) -> None:
         if not self.assets:
             raise ValueError("at least one asset must be configured")
         for name, decimals in self.assets.items():
-            if not name or not 0 <= decimals <= 12:
+            # names are written into answers as they are: letters, digits and _ only
+            if not (name.isascii() and name.replace("_", "").isalnum() and len(name) <= 32):
+                raise ValueError(f"asset {name!r}: a name is 1..32 letters, digits or _")
+            if not 0 <= decimals <= 12:
                 raise ValueError(f"asset {name!r}: decimals must be 0..12")
         if self.initial_balance < 0:
             raise ValueError("initial_balance must be >= 0")
@@ -45,3 +54,7 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("maintenance_bps must be in [0, 10000)")
         if self.closed_history < 0 or self.idempotency_window < 1:
             raise ValueError("closed_history >= 0 and idempotency_window >= 1 required")
+        if not 0 < self.max_margin <= MAX_USD:
+            raise ValueError(f"max_margin must be in 1..{MAX_USD}")
+        if not 0 <= self.price_band_bps <= 100 * BPS:
+            raise ValueError("price_band_bps must be in 0..1000000")

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import messages as m
+from engine.amounts import max_units
 from engine.config import EngineConfig
 from engine.messages import Command, Event, Output, PriceBatch, PriceItem, Response
-from engine.money import AmountError, liquidation_level, pnl, rescale
+from engine.money import BPS, AmountError, liquidation_level, pnl, rescale
 from engine.orders import (
     CloseTradeData,
     CreateTradeData,
@@ -29,22 +30,31 @@ from engine.orders import (
 )
 from engine.state import (
     Account,
+    AccountAnswer,
     Answer,
     Closed,
     ClosedTrade,
     EngineState,
     Opened,
-    OpenTrades,
     Price,
+    Read,
     Receipt,
     Trade,
 )
 from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
-from engine.views import balance_view, closed_view, opened_view, receipt_view, trade_view
+from engine.views import (
+    account_view,
+    balance_view,
+    closed_view,
+    opened_view,
+    receipt_view,
+    trade_view,
+    usd_balance_view,
+)
 from engine.wire import WireError, decode_command, decode_price_batch
 
 # What a command handler returns: the response's data and message, and the answer a repeat of
-# its orderId is rebuilt from (None: the data itself is remembered).
+# its orderId is rebuilt from (None: the data itself is remembered; a Read is run again).
 Handled = tuple[Any, str, Answer | None]
 
 _REASONS = {
@@ -69,6 +79,7 @@ class Engine:
         self.config = state.config
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
         self.user_trades: dict[str, dict[str, Trade]] = {}  # email -> open trades by ID
+        self._skip = set(state.quarantined)
         self._order_fifo: deque[str] = deque(state.receipts)  # remembered orderIds, oldest first
         self._window = self.config.idempotency_window
         by_asset: dict[str, list[Trade]] = {}
@@ -87,12 +98,26 @@ class Engine:
             m.GET_CLOSED_TRADES: self._get_closed_trades,
         }
 
+    def quarantine(self, stream: str, entry_id: str) -> None:
+        """Set an input entry aside: when it is reached it is skipped and counted, not applied.
+
+        The operator's way past an entry that would stop the engine (``--skip-entry``); the list
+        is part of the state, so snapshots and every later replay skip it too.
+        """
+        key = f"{stream}:{entry_id}"
+        if key not in self._skip:
+            self._skip.add(key)
+            self.state.quarantined.append(key)
+
     # --- entries -------------------------------------------------------------------------------
 
     def apply_price_entry(self, entry_id: str, fields: Mapping[Any, Any]) -> list[Output]:
         """Apply one engine_input entry. Malformed entries are counted, never raised."""
         self._advance(entry_id)
         self.state.last_price_id = entry_id
+        if self._skip and f"price:{entry_id}" in self._skip:
+            self._reject("quarantined")
+            return []
         try:
             batch = decode_price_batch(fields)
         except WireError:
@@ -107,6 +132,9 @@ class Engine:
         if ms > state.now_ms:
             state.now_ms = ms
         state.last_command_id = entry_id
+        if self._skip and f"command:{entry_id}" in self._skip:
+            self._reject("quarantined")
+            return []
         try:
             command = decode_command(fields)
         except WireError as exc:
@@ -151,6 +179,17 @@ class Engine:
         if bid <= 0 or ask < bid:
             self._reject("price_invalid")
             return None
+        if ask > max_units(decimals):
+            self._reject("price_out_of_range")
+            return None
+        band = self.config.price_band_bps
+        last = self.state.prices.get(item.asset)
+        if band and last is not None and (
+            abs(bid - last.bid) * BPS > band * last.bid
+            or abs(ask - last.ask) * BPS > band * last.ask
+        ):
+            self._reject("price_band")
+            return None
         return Price(bid, ask, self.state.now_ms)
 
     def _fire(self, asset: str, fired: list[Entry], price: Price, outputs: list[Output]) -> None:
@@ -182,7 +221,12 @@ class Engine:
                         "orderId already used by another account",
                     )
                 ]
-            return [self._response(order_id, stored.status, receipt_view(stored), stored.message)]
+            read = stored.answer
+            if not isinstance(read, Read):
+                data = receipt_view(stored, self.config.assets)
+                return [self._response(order_id, stored.status, data, stored.message)]
+            params = {} if read.limit is None else {"limit": read.limit}
+            command = Command(order_id, read.command, command.email, params, command.timestamp)
         handler = self._handlers.get(command.command)
         outputs: list[Output] = []
         answer: Answer | None
@@ -199,6 +243,8 @@ class Engine:
         state.commands_applied += 1
         state.seq += 1
         outputs.append(Response(order_id, status, data, message, state.now_ms, state.seq))
+        if stored is not None:  # a repeated read: answered again, remembered already
+            return outputs
         # with an answer, a repeat rebuilds the data from it: the window keeps no views (state.py)
         kept = data if answer is None else None
         self._remember(order_id, Receipt(command.email, status, message, kept, answer))
@@ -207,21 +253,27 @@ class Engine:
     def _create_account(self, command: Command, outputs: list[Output]) -> Handled:
         email = _email(command)
         account = self.state.accounts.get(email)
-        if account is not None:
-            return balance_view(account) | {"created": False}, "account already exists", None
-        deposit = self.config.initial_balance
-        account = Account(email=email, free=deposit, deposited=deposit)
-        self.state.accounts[email] = account
-        self.state.deposits += deposit
-        outputs.append(self._event(m.ACCOUNT_CREATED, email, command.order_id, deposit, deposit))
-        return balance_view(account) | {"created": True}, "account created", None
+        created = account is None
+        if account is None:
+            deposit = self.config.initial_balance
+            account = Account(email=email, free=deposit, deposited=deposit)
+            self.state.accounts[email] = account
+            self.state.deposits += deposit
+            outputs.append(
+                self._event(m.ACCOUNT_CREATED, email, command.order_id, deposit, deposit)
+            )
+        answer = AccountAnswer(created, account.free, account.locked, account.deposited)
+        message = "account created successfully" if created else "account already exists"
+        return account_view(email, answer), message, answer
 
     def _get_balance(self, command: Command, outputs: list[Output]) -> Handled:
         account = self._account(command)
-        return {"USD": balance_view(account)}, "balance", None
+        return balance_view(account), "Balance retrieved successfully", Read(m.GET_BALANCE)
 
     def _get_usd_balance(self, command: Command, outputs: list[Output]) -> Handled:
-        return balance_view(self._account(command)), "usd balance", None
+        account = self._account(command)
+        read = Read(m.GET_USD_BALANCE)
+        return usd_balance_view(account), "USD balance retrieved successfully", read
 
     def _create_trade(self, command: Command, outputs: list[Output]) -> Handled:
         account = self._account(command)
@@ -252,7 +304,8 @@ class Engine:
         self._index(trade)
         self.books[trade.asset].add(trade)
         outputs.append(self._trade_event(m.TRADE_OPENED, trade, account, -margin, command.order_id))
-        return opened_view(trade, account.free), "trade opened", Opened(trade, account.free)
+        view = opened_view(trade, account.free, config.assets[asset])
+        return view, "Trade created successfully", Opened(trade, account.free)
 
     def _close_trade(self, command: Command, outputs: list[Output]) -> Handled:
         self._account(command)
@@ -272,21 +325,24 @@ class Engine:
         closed, event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
         outputs.append(event)
         balance = event.balance
-        return closed_view(closed, balance), "trade closed", Closed(closed, balance)
+        view = closed_view(closed, self.config.assets[trade.asset], balance)
+        return view, "Trade closed successfully", Closed(closed, balance)
 
     def _get_open_trades(self, command: Command, outputs: list[Output]) -> Handled:
         self._account(command)
         trades = self.user_trades.get(command.email)
-        shown = tuple(trades.values()) if trades else ()
-        return {"trades": [trade_view(t) for t in shown]}, "open trades", OpenTrades(shown)
+        assets = self.config.assets
+        shown = [trade_view(t, assets[t.asset]) for t in trades.values()] if trades else []
+        return {"trades": shown}, "open trades", Read(m.GET_OPEN_TRADES)
 
     def _get_closed_trades(self, command: Command, outputs: list[Output]) -> Handled:
         self._account(command)
         data = convert(command.trade_data, ListData)
         history = self.state.closed.get(command.email, [])
         limit = len(history) if data.limit is None else max(0, data.limit)
-        recent = history[::-1][:limit]
-        return {"trades": [closed_view(c) for c in recent]}, "closed trades", None
+        assets = self.config.assets
+        recent = [closed_view(c, assets[c.trade.asset]) for c in history[::-1][:limit]]
+        return {"trades": recent}, "closed trades", Read(m.GET_CLOSED_TRADES, data.limit)
 
     # --- settlement ----------------------------------------------------------------------------
 
@@ -392,24 +448,27 @@ class Engine:
     ) -> Event:
         closing = event_type != m.TRADE_OPENED
         self.state.seq += 1
+        margin = trade.margin
         return Event(  # positional, in field order: this runs for every trade opened or closed
             event_type,
             trade.trade_id,
             trade.email,
             trade.asset,
-            change - trade.margin if closing else 0,  # pnl
-            change if closing else 0,  # margin_returned
+            change - margin if closing else 0,  # pnl
+            (change if change < margin else margin) if closing else 0,  # margin_returned
             exit_price,  # close_price
             self.state.now_ms,  # timestamp
             self.state.seq,
             order_id,
             "LONG" if trade.is_long else "SHORT",
-            trade.margin,
+            margin,
             trade.leverage,
             trade.entry_price,
             exit_price,
             change,  # amount
             account.free,  # balance
+            change if closing else 0,  # total_return
+            self.config.assets[trade.asset],  # price_decimals
         )
 
     # --- introspection -------------------------------------------------------------------------

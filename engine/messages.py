@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
-# Command names, as on the seed's backend-to-engine stream.
+# Command names, as on the reference protocol's backend-to-engine stream.
 CREATE_ACCOUNT: Final = "CREATE_ACCOUNT"
 GET_BALANCE: Final = "GET_BALANCE"
 GET_USD_BALANCE: Final = "GET_USD_BALANCE"
@@ -30,8 +30,8 @@ COMMANDS: Final = frozenset(
     }
 )
 
-# Event types on engine_events. The seed's three trigger events, plus additive lifecycle events
-# so that the worker and the gateway see every balance change on one stream.
+# Event types on engine_events. The reference protocol's three trigger events, plus additive
+# lifecycle events so that the worker and the gateway see every balance change on one stream.
 ACCOUNT_CREATED: Final = "ACCOUNT_CREATED"
 TRADE_OPENED: Final = "TRADE_OPENED"
 TRADE_CLOSED: Final = "TRADE_CLOSED"
@@ -83,7 +83,12 @@ class Response(msgspec.Struct, frozen=True, gc=False):
 
 
 class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
-    """An engine_events entry (seed fields first, then additive ones)."""
+    """An engine_events entry (reference fields first, then additive ones), in engine integers.
+
+    On a close: ``pnl`` is the realised profit (>= -margin), ``total_return`` = margin + pnl is
+    credited to the free balance, ``margin_returned`` = min(margin, total_return) (the reference
+    meaning: what comes back of the margin). ``engine.wire`` writes them in human units.
+    """
 
     event_type: str
     trade_id: str
@@ -102,6 +107,8 @@ class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     exit_price: int = 0
     amount: int = 0  # signed change of the user's free balance caused by this event
     balance: int = 0  # the user's free balance after this event
+    total_return: int = 0  # credited to the free balance by a close: margin + pnl (never < 0)
+    price_decimals: int = 0  # the asset's price decimals (prices on the wire are human units)
 
 
 Output = Response | Event

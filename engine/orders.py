@@ -6,8 +6,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from engine.amounts import AmountError, parse_amount, parse_usd
 from engine.config import EngineConfig
-from engine.money import USD_DECIMALS, AmountError, parse_decimal
 from engine.state import Price
 
 
@@ -25,6 +25,9 @@ class Rejected(Exception):
 
 
 class CreateTradeData(msgspec.Struct, forbid_unknown_fields=False):
+    """Amounts in human units: an int is whole units, a str exact decimal text
+    (``engine.amounts``); leverage in tenths."""
+
     asset: str
     margin: int | str
     direction: str | None = None
@@ -63,18 +66,19 @@ def convert(trade_data: dict[str, Any], kind: type[T]) -> T:
 
 
 def amount(value: int | str, decimals: int, field: str) -> int:
-    """An exact scaled integer from an int (already scaled) or a decimal string."""
-    if isinstance(value, int):
-        return value
+    """An exact scaled integer from an amount in human units (``engine.amounts``), in range."""
     try:
-        return parse_decimal(value, decimals)
+        return parse_amount(value, decimals, field)
     except AmountError as exc:
-        raise Rejected("INVALID_AMOUNT", f"{field}: {exc}", field) from None
+        raise Rejected("INVALID_AMOUNT", str(exc), field) from None
 
 
 def usd(value: int | str, field: str) -> int:
-    """USD units (4 decimals) from an int or a decimal string."""
-    return amount(value, USD_DECIMALS, field)
+    """USD units (1/10,000) from an amount in human units, in range."""
+    try:
+        return parse_usd(value, field)
+    except AmountError as exc:
+        raise Rejected("INVALID_AMOUNT", str(exc), field) from None
 
 
 def direction(data: CreateTradeData) -> bool:
@@ -118,9 +122,9 @@ def validate_open(
         raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
     # the usual spellings and plain integers skip a call (this runs for every trade opened)
     is_long = data.direction == "LONG" or (data.direction != "SHORT" and direction(data))
-    margin = data.margin if type(data.margin) is int else usd(data.margin, "margin")
-    if not 0 < margin <= config.max_margin:
-        raise Rejected("INVALID_MARGIN", "margin must be positive and within limits", "margin")
+    margin = usd(data.margin, "margin")
+    if margin > config.max_margin:
+        raise Rejected("INVALID_MARGIN", "margin is above the engine's maximum", "margin")
     if margin > free:
         raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
     leverage = data.leverage
@@ -135,7 +139,7 @@ def validate_open(
     if data.expectedPrice is not None:
         expected = amount(data.expectedPrice, decimals, "expectedPrice")
         bps = data.maxSlippageBps
-        if expected <= 0 or not 0 <= bps <= 10_000:
+        if not 0 <= bps <= 10_000:
             raise Rejected("INVALID_SLIPPAGE", "invalid slippage guard", "expectedPrice")
         worse = entry - expected if is_long else expected - entry
         if worse * 10_000 > bps * expected:
@@ -145,15 +149,13 @@ def validate_open(
     low, high = price.bid, price.ask
     stop_loss = take_profit = 0
     if data.stopLossPrice is not None:
-        raw = data.stopLossPrice
-        stop_loss = raw if type(raw) is int else amount(raw, decimals, "stopLossPrice")
-        if not (0 < stop_loss < low if is_long else stop_loss > high):
+        stop_loss = amount(data.stopLossPrice, decimals, "stopLossPrice")
+        if not (stop_loss < low if is_long else stop_loss > high):
             side = "below the bid" if is_long else "above the ask"
             raise Rejected("INVALID_STOP_LOSS", f"stopLossPrice must be {side}", "stopLossPrice")
     if data.takeProfitPrice is not None:
-        raw = data.takeProfitPrice
-        take_profit = raw if type(raw) is int else amount(raw, decimals, "takeProfitPrice")
-        if not (take_profit > high if is_long else 0 < take_profit < low):
+        take_profit = amount(data.takeProfitPrice, decimals, "takeProfitPrice")
+        if not (take_profit > high if is_long else take_profit < low):
             side = "above the ask" if is_long else "below the bid"
             raise Rejected(
                 "INVALID_TAKE_PROFIT", f"takeProfitPrice must be {side}", "takeProfitPrice"

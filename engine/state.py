@@ -1,4 +1,4 @@
-"""The engine's whole state as msgspec Structs, and its lossless (msgpack) serialization.
+"""The engine's whole state as msgspec Structs, and its lossless (JSON) serialization.
 
 Only facts live here; indexes that can be derived (trigger books, trades per user) are rebuilt
 by ``engine.core.Engine`` on load, so a snapshot cannot disagree with itself.
@@ -55,8 +55,8 @@ class ClosedTrade(msgspec.Struct, gc=False, array_like=True, frozen=True):
 
     trade: Trade
     exit_price: int
-    pnl: int
-    margin_returned: int
+    pnl: int  # realised, >= -margin
+    total_return: int  # margin + pnl, credited to the free balance
     reason: str
     closed_at: int
 
@@ -83,18 +83,36 @@ class Closed(msgspec.Struct, tag="closed", array_like=True, frozen=True, gc=Fals
     balance: int
 
 
+class AccountAnswer(msgspec.Struct, tag="account", array_like=True, frozen=True, gc=False):
+    """A CREATE_ACCOUNT answer: whether it created the account, and its balances then."""
+
+    created: bool
+    free: int
+    locked: int
+    deposited: int
+
+
+class Read(msgspec.Struct, tag="read", array_like=True, frozen=True, gc=False):
+    """A read (GET_BALANCE, GET_OPEN_TRADES, ...): a repeat is answered again from the current
+    state, so only the read itself is kept (a read changes nothing; keeping whole answers made
+    snapshots grow with read traffic)."""
+
+    command: str
+    limit: int | None = None
+
+
 class OpenTrades(msgspec.Struct, tag="open_trades", array_like=True, frozen=True, gc=False):
-    """A GET_OPEN_TRADES answer: the trades that were open, in the order shown."""
+    """How snapshots before read receipts kept a GET_OPEN_TRADES answer; read, never written."""
 
     trades: tuple[Trade, ...]
 
 
-Answer = Opened | Closed | OpenTrades
+Answer = Opened | Closed | AccountAnswer | Read | OpenTrades
 
 
 class Receipt(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """An answered orderId: whose command it was, and its answer (rebuilt from ``answer`` when
-    there is one, else ``data`` as it was sent)."""
+    there is one, else ``data`` as it was sent; a ``Read`` is run again)."""
 
     email: str
     status: str
@@ -139,23 +157,36 @@ class EngineState(msgspec.Struct):
     rejected: dict[str, int] = msgspec.field(default_factory=dict)
     commands_applied: int = 0
     ticks_applied: int = 0
+    # Input entries the operator set aside (``--skip-entry``): "price:<id>" / "command:<id>".
+    quarantined: list[str] = msgspec.field(default_factory=list)
 
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(EngineState)
+# JSON, not msgpack: JSON integers have no width, so no amount can ever make a snapshot fail
+# (msgpack stops at 2**64); measured as fast to encode and decode here (docs/durability).
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(EngineState)
+_msgpack_decoder = msgspec.msgpack.Decoder(EngineState)  # snapshots before JSON payloads
 
 
 def dump_state(state: EngineState) -> bytes:
-    """Serialize the state to msgpack bytes (deterministic for the same state)."""
+    """Serialize the state to JSON bytes (deterministic for the same state)."""
     return _encoder.encode(state)
 
 
 def load_state(raw: bytes) -> EngineState:
-    """Deserialize bytes from ``dump_state``; raises ``msgspec.DecodeError`` on bad input.
+    """Deserialize bytes from ``dump_state`` (or an older msgpack payload); raises
+    ``msgspec.DecodeError`` on bad input.
 
-    A snapshot from before receipts has its remembered responses turned into receipts.
+    Older snapshots are brought up to date: remembered responses become receipts, and kept
+    GET_OPEN_TRADES answers become read receipts.
     """
-    state = _decoder.decode(raw)
+    state = (_decoder if raw[:1] == b"{" else _msgpack_decoder).decode(raw)
+    for order_id, receipt in state.receipts.items():
+        if isinstance(receipt.answer, OpenTrades):
+            read = Read("GET_OPEN_TRADES")
+            state.receipts[order_id] = Receipt(
+                receipt.email, receipt.status, receipt.message, None, read
+            )
     if state.orders:
         emails = state.order_emails
         state.receipts = {

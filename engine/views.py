@@ -1,92 +1,137 @@
-"""How accounts and trades look in engine responses (camelCase, integers, seed style)."""
+"""The ``data`` of each engine answer, in the reference protocol's shapes (docs/protocol.md).
+
+Amounts are JSON numbers in human units written exactly from the engine's integers
+(``engine.amounts.number``): USD at up to 4 decimals, a price at its asset's decimals, leverage
+as the multiplier. The reference keys come first; the rest are additive.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from engine.amounts import number
 from engine.money import USD_DECIMALS
-from engine.state import Account, Closed, ClosedTrade, Opened, Receipt, Trade
+from engine.state import Account, AccountAnswer, Closed, ClosedTrade, Opened, Receipt, Trade
+
+_USD = ["USD"]
+LEVERAGE_DECIMALS = 1  # leverage is kept in tenths: the multiplier with one decimal
+
+
+def usd(value: int) -> msgspec.Raw:
+    """A USD amount (1/10,000 units) as an exact JSON number."""
+    return number(value, USD_DECIMALS)
+
+
+def account_view(email: str, answer: AccountAnswer) -> dict[str, Any]:
+    """The answer to CREATE_ACCOUNT (also when the account already existed)."""
+    return {
+        "email": email,
+        "initialUsdBalance": usd(answer.deposited),
+        "assets": _USD,
+        "created": answer.created,
+        "usdBalance": usd(answer.free),
+        "lockedUsd": usd(answer.locked),
+    }
+
+
+def usd_balance_view(account: Account) -> dict[str, Any]:
+    """GET_USD_BALANCE: the free balance as ``usdBalance``, and the margin locked in trades."""
+    return {
+        "email": account.email,
+        "usdBalance": usd(account.free),
+        "lockedUsd": usd(account.locked),
+    }
 
 
 def balance_view(account: Account) -> dict[str, Any]:
-    """A USD balance: free (spendable) and locked (margin of open trades), 4 decimals."""
+    """GET_BALANCE: every balance by asset (USD only: a CFD account holds no spot assets)."""
     return {
         "email": account.email,
-        "balance": account.free,
-        "locked": account.locked,
-        "decimals": USD_DECIMALS,
+        "balances": {"USD": usd(account.free)},
+        "locked": {"USD": usd(account.locked)},
     }
 
 
-def trade_view(trade: Trade) -> dict[str, Any]:
-    """An open trade."""
-    return {
-        "tradeId": trade.trade_id,
-        "asset": trade.asset,
-        "direction": "LONG" if trade.is_long else "SHORT",
-        "margin": trade.margin,
-        "leverage": trade.leverage,
-        "entryPrice": trade.entry_price,
-        "stopLossPrice": trade.stop_loss or None,
-        "takeProfitPrice": trade.take_profit or None,
-        "liquidationPrice": trade.liquidation,
-        "openedAt": trade.opened_at,
-    }
+_SCALES = [10**d for d in range(19)]
+_FRACTIONS = ["%d"] + [f"%d.%0{d}d" for d in range(1, 19)]
+_json_string = msgspec.json.Encoder().encode
 
 
-def opened_view(trade: Trade, balance: int) -> dict[str, Any]:
-    """The answer to CREATE_TRADE: the trade and the free balance after it.
+def _num(value: int, decimals: int) -> str:
+    """``engine.amounts.format_amount``, inlined for the trade views (they run per trade)."""
+    whole, frac = divmod(value if value >= 0 else -value, _SCALES[decimals])
+    text = (_FRACTIONS[decimals] % (whole, frac)).rstrip("0") if frac else str(whole)
+    return text if value >= 0 else "-" + text
 
-    Written out whole, not ``trade_view`` plus a key: an 11th key would make the 10-key dict
-    grow, which costs more than building it (this and ``closed_view`` run for every trade).
+
+def _level(value: int, decimals: int) -> str:
+    return _num(value, decimals) if value > 0 else "null"
+
+
+def _trade_keys(trade: Trade, decimals: int) -> str:
+    """The open trade's keys as JSON text: one string per trade, not a dict of numbers (an
+    answer is encoded once, and GET_OPEN_TRADES lists every open trade of the account)."""
+    return (
+        f'"email":{_json_string(trade.email).decode()},'
+        f'"tradeId":{_json_string(trade.trade_id).decode()},'
+        f'"entryPrice":{_num(trade.entry_price, decimals)},'
+        f'"liquidationPrice":{_level(trade.liquidation, decimals)},'
+        f'"stopLossPrice":{_level(trade.stop_loss, decimals)},'
+        f'"takeProfitPrice":{_level(trade.take_profit, decimals)},'
+        f'"margin":{_num(trade.margin, USD_DECIMALS)},'
+        f'"leverage":{_num(trade.leverage, LEVERAGE_DECIMALS)},'
+        f'"asset":"{trade.asset}",'
+        f'"direction":"{"LONG" if trade.is_long else "SHORT"}",'
+        f'"leverageTenths":{trade.leverage},'
+        f'"openedAt":{trade.opened_at}'
+    )
+
+
+def trade_view(trade: Trade, decimals: int) -> msgspec.Raw:
+    """An open trade, as CREATE_TRADE and GET_OPEN_TRADES show it (a JSON object)."""
+    return msgspec.Raw(("{" + _trade_keys(trade, decimals) + "}").encode())
+
+
+def opened_view(trade: Trade, balance: int, decimals: int) -> msgspec.Raw:
+    """The answer to CREATE_TRADE: the trade and the free balance after it."""
+    keys = _trade_keys(trade, decimals)
+    return msgspec.Raw(f'{{{keys},"usdBalance":{_num(balance, USD_DECIMALS)}}}'.encode())
+
+
+def closed_view(closed: ClosedTrade, decimals: int, balance: int | None = None) -> msgspec.Raw:
+    """A closed trade; with ``balance`` (the free balance after) when answering CLOSE_TRADE.
+
+    ``pnl`` >= -margin; ``totalReturn`` = margin + pnl was credited; ``marginReturned`` =
+    min(margin, totalReturn), the reference meaning (docs/protocol.md, "On a close").
     """
-    return {
-        "tradeId": trade.trade_id,
-        "asset": trade.asset,
-        "direction": "LONG" if trade.is_long else "SHORT",
-        "margin": trade.margin,
-        "leverage": trade.leverage,
-        "entryPrice": trade.entry_price,
-        "stopLossPrice": trade.stop_loss or None,
-        "takeProfitPrice": trade.take_profit or None,
-        "liquidationPrice": trade.liquidation,
-        "openedAt": trade.opened_at,
-        "balance": balance,
-    }
-
-
-def closed_view(closed: ClosedTrade, balance: int | None = None) -> dict[str, Any]:
-    """A closed trade with its exit; with ``balance`` when answering CLOSE_TRADE."""
     trade = closed.trade
-    view = {
-        "tradeId": trade.trade_id,
-        "asset": trade.asset,
-        "direction": "LONG" if trade.is_long else "SHORT",
-        "margin": trade.margin,
-        "leverage": trade.leverage,
-        "entryPrice": trade.entry_price,
-        "stopLossPrice": trade.stop_loss or None,
-        "takeProfitPrice": trade.take_profit or None,
-        "liquidationPrice": trade.liquidation,
-        "openedAt": trade.opened_at,
-        "exitPrice": closed.exit_price,
-        "pnl": closed.pnl,
-        "marginReturned": closed.margin_returned,
-        "reason": closed.reason,
-        "closedAt": closed.closed_at,
-    }
-    if balance is not None:
-        view["balance"] = balance
-    return view
+    total = closed.total_return
+    after = "" if balance is None else f',"usdBalance":{_num(balance, USD_DECIMALS)}'
+    return msgspec.Raw(
+        (
+            f"{{{_trade_keys(trade, decimals)},"
+            f'"marginReturned":{_num(min(trade.margin, total), USD_DECIMALS)},'
+            f'"pnl":{_num(closed.pnl, USD_DECIMALS)},'
+            f'"totalReturn":{_num(total, USD_DECIMALS)},'
+            f'"closePrice":{_num(closed.exit_price, decimals)},'
+            f'"reason":{_json_string(closed.reason).decode()},'
+            f'"closedAt":{closed.closed_at}{after}}}'
+        ).encode()
+    )
 
 
-def receipt_view(receipt: Receipt) -> Any:
+def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
     """The data of a remembered answer, as it was first sent (for a repeated orderId)."""
     answer = receipt.answer
     if answer is None:
         return receipt.data
     if isinstance(answer, Opened):
-        return opened_view(answer.trade, answer.balance)
+        return opened_view(answer.trade, answer.balance, assets[answer.trade.asset])
     if isinstance(answer, Closed):
-        return closed_view(answer.closed, answer.balance)
-    return {"trades": [trade_view(trade) for trade in answer.trades]}
+        trade = answer.closed.trade
+        return closed_view(answer.closed, assets[trade.asset], answer.balance)
+    if isinstance(answer, AccountAnswer):
+        return account_view(receipt.email, answer)
+    raise TypeError(f"a read is run again, not rebuilt from its receipt: {answer!r}")

@@ -1,32 +1,43 @@
 """Codecs between Redis stream entries (field maps) and the engine's typed messages.
 
-Formats are the seed's, field for field; additions are additive fields only:
+Formats are the reference protocol's (docs/protocol.md), field for field; additions are additive
+fields only:
 - ``engine_input``: source, data = base64(JSON list of {asset, price, decimal[, bid, ask]}),
-  format = ``base64_v1``, timestamp.
-- ``backend-to-engine``: orderId, command, email, tradeData (JSON object), timestamp.
+  format = ``base64_v1``, timestamp. Prices are scaled integers, as digit strings or integers.
+- ``backend-to-engine``: orderId, command, email, tradeData (JSON object), timestamp. JSON
+  numbers with a fraction reach the core as their text (exact), integers as ints.
 - ``engine_response``: orderId, status, data (JSON), message, timestamp; plus seq.
 - ``engine_events``: eventType, tradeId, email, asset, pnl, marginReturned, closePrice,
-  timestamp; plus seq, orderId, direction, margin, leverage, entryPrice, exitPrice, amount,
-  balance.
+  timestamp (amounts as decimal strings in human units); plus seq, orderId, direction, margin,
+  leverage, entryPrice, exitPrice, totalReturn, amount, balance, priceDecimals.
 
-Every decoder raises ``WireError`` (never anything else) on malformed input; the error carries
-the entry's orderId when one could be read, so the caller can answer it.
+Every decoder raises ``WireError`` (never anything else) on malformed input, whatever the bytes:
+size and nesting are bounded before JSON is decoded, so a result never depends on the stack
+depth of the caller (live and replay agree). The error carries the entry's orderId when one could
+be read, so the caller can answer it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from engine.amounts import AmountError, format_amount, format_event_amount, parse_event_amount
 from engine.messages import Command, Event, PriceBatch, PriceItem, Response
+from engine.money import LEVERAGE_SCALE, USD_DECIMALS
 
 PRICE_FORMAT = "base64_v1"
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PRICE_ITEMS = 1024
+MAX_JSON_DEPTH = 32  # tradeData and price batches are two levels deep; 32 leaves room for extras
+MAX_PRICE_DIGITS = 40
+LEVERAGE_DECIMALS = 1  # leverage in tenths is the multiplier with one decimal
 
 # Stream fields as redis-py returns them (bytes -> bytes), or str -> str when built in tests.
 Fields = Mapping[Any, Any]
@@ -43,16 +54,45 @@ class WireError(ValueError):
 
 class _RawPriceItem(msgspec.Struct, forbid_unknown_fields=False):
     asset: str
-    price: int
+    price: int | str  # the scaled integer: the reference writes a digit string
     decimal: int
-    bid: int | None = None
-    ask: int | None = None
+    bid: int | str | None = None
+    ask: int | str | None = None
 
 
 _price_items = msgspec.json.Decoder(list[_RawPriceItem])
-_json_object = msgspec.json.Decoder(dict[str, Any])
-_json_any = msgspec.json.Decoder()
+# float_hook=str: a JSON number with a fraction (230.50) reaches the core as its exact text
+_json_object = msgspec.json.Decoder(dict[str, Any], float_hook=str)
+_json_any = msgspec.json.Decoder(float_hook=Decimal)
 _json = msgspec.json.Encoder()
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def check_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the JSON text ``raw`` nests at most ``limit`` deep (strings do not count).
+
+    Decoding deeper JSON would raise ``RecursionError`` at a depth that depends on the caller's
+    stack, so the same entry could decode live and fail in replay: it is refused before.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # the usual entry: one C-speed pass
+        return True
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return False
+    return True
+
+
+def _scaled(value: int | str | None, name: str) -> int | None:
+    """A price of an engine_input item: a non-negative scaled integer, as an int or digits."""
+    if value is None or isinstance(value, int):
+        return value
+    if not (0 < len(value) <= MAX_PRICE_DIGITS and value.isdigit() and value.isascii()):
+        raise WireError(f"{name} is not a scaled integer: {value[:MAX_PRICE_DIGITS]!r}")
+    return int(value)
 _KEYS = {
     name: name.encode()
     for name in [
@@ -80,6 +120,8 @@ _KEYS = {
         "exitPrice",
         "amount",
         "balance",
+        "totalReturn",
+        "priceDecimals",
     ]
 }
 
@@ -133,11 +175,12 @@ def _int(fields: Fields, name: str, *, required: bool = True, order_id: str | No
 
 
 def encode_price_batch(items: list[PriceItem], source: str, timestamp: int) -> dict[str, str]:
-    """Fields of an engine_input entry for a batch of prices."""
+    """Fields of an engine_input entry for a batch of prices (prices as digit strings, as the
+    reference protocol writes them)."""
     payload = [
-        {"asset": i.asset, "price": i.price, "decimal": i.decimal}
-        | ({"bid": i.bid} if i.bid is not None else {})
-        | ({"ask": i.ask} if i.ask is not None else {})
+        {"asset": i.asset, "price": str(i.price), "decimal": i.decimal}
+        | ({"bid": str(i.bid)} if i.bid is not None else {})
+        | ({"ask": str(i.ask)} if i.ask is not None else {})
         for i in items
     ]
     return {
@@ -155,14 +198,29 @@ def decode_price_batch(fields: Fields) -> PriceBatch:
         raise WireError(f"unknown price format {fmt!r}")
     data = _text(fields, "data")
     try:
-        raw = _price_items.decode(base64.b64decode(data, validate=True))
+        payload = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
+        raise WireError(f"bad price data: {exc}") from None
+    if not check_depth(payload):
+        raise WireError("price data nested too deeply")
+    try:
+        raw = _price_items.decode(payload)
+    except Exception as exc:
         raise WireError(f"bad price data: {exc}") from None
     if not raw:
         raise WireError("empty price batch")
     if len(raw) > MAX_PRICE_ITEMS:
         raise WireError("price batch too large")
-    items = [PriceItem(r.asset, r.price, r.decimal, r.bid, r.ask) for r in raw]
+    items = [
+        PriceItem(
+            r.asset,
+            _scaled(r.price, "price") or 0,
+            r.decimal,
+            _scaled(r.bid, "bid"),
+            _scaled(r.ask, "ask"),
+        )
+        for r in raw
+    ]
     return PriceBatch(
         items=items,
         source=_text(fields, "source", required=False),
@@ -203,6 +261,7 @@ def decode_command(fields: Fields) -> Command:
         and len(raw_email) <= 320
         and type(raw_data) is bytes
         and 0 < len(raw_data) <= MAX_FIELD_BYTES
+        and raw_data.count(b"[") + raw_data.count(b"{") <= MAX_JSON_DEPTH
         and type(raw_ts) is bytes
         and 0 < len(raw_ts) <= 18
         and raw_ts.isdigit()
@@ -215,8 +274,8 @@ def decode_command(fields: Fields) -> Command:
                 _json_object.decode(raw_data),
                 int(raw_ts),
             )
-        except (UnicodeDecodeError, msgspec.DecodeError, ValueError):
-            pass  # let the checked path name the exact problem
+        except Exception:
+            pass
     return decode_command_checked(fields)
 
 
@@ -232,9 +291,12 @@ def decode_command_checked(fields: Fields) -> Command:
     trade_data_text = _text(fields, "tradeData", required=False, order_id=order_id)
     trade_data: dict[str, Any] = {}
     if trade_data_text:
+        raw = trade_data_text.encode()
+        if not check_depth(raw):
+            raise WireError("tradeData is nested too deeply", order_id)
         try:
-            trade_data = _json_object.decode(trade_data_text)
-        except (msgspec.DecodeError, ValueError):
+            trade_data = _json_object.decode(raw)
+        except Exception:
             raise WireError("tradeData is not a JSON object", order_id) from None
     return Command(
         order_id=order_id,
@@ -265,8 +327,10 @@ def decode_response(fields: Fields) -> Response:
     order_id = _text(fields, "orderId")
     data_text = _text(fields, "data", required=False, order_id=order_id)
     try:
-        data = _json_any.decode(data_text) if data_text else None
-    except (msgspec.DecodeError, ValueError):
+        # numbers with a fraction as exact Decimals: answers write amounts as exact JSON numbers
+        raw = data_text.encode()
+        data = _json_any.decode(raw) if data_text and check_depth(raw) else None
+    except Exception:
         raise WireError("data is not JSON", order_id) from None
     return Response(
         order_id=order_id,
@@ -279,48 +343,72 @@ def decode_response(fields: Fields) -> Response:
 
 
 # --- engine_events ------------------------------------------------------------------------------
-
-_EVENT_INT_FIELDS = (
+# Amounts are decimal strings in human units, as the reference events write them ("-5000.00");
+# the Event struct keeps engine integers. (wire name, Event attribute) per unit:
+_EVENT_USD = (
     ("pnl", "pnl"),
     ("marginReturned", "margin_returned"),
-    ("closePrice", "close_price"),
-    ("timestamp", "timestamp"),
-    ("seq", "seq"),
     ("margin", "margin"),
-    ("leverage", "leverage"),
-    ("entryPrice", "entry_price"),
-    ("exitPrice", "exit_price"),
+    ("totalReturn", "total_return"),
     ("amount", "amount"),
     ("balance", "balance"),
 )
+_EVENT_PRICES = (
+    ("closePrice", "close_price"),
+    ("entryPrice", "entry_price"),
+    ("exitPrice", "exit_price"),
+)
+_EVENT_INTS = (("timestamp", "timestamp"), ("seq", "seq"), ("priceDecimals", "price_decimals"))
 
 
 def encode_event(event: Event) -> dict[str, str]:
-    """Fields of an engine_events entry (integers as decimal strings)."""
+    """Fields of an engine_events entry: the reference fields first, then the additive ones.
+
+    This is the one definition of an event on the wire; the gateway's WebSocket sends the same.
+    """
+    usd, price = USD_DECIMALS, event.price_decimals
     return {
         "eventType": event.event_type,
         "tradeId": event.trade_id,
         "email": event.email,
         "asset": event.asset,
-        "pnl": str(event.pnl),
-        "marginReturned": str(event.margin_returned),
-        "closePrice": str(event.close_price),
+        "pnl": format_event_amount(event.pnl, usd),
+        "marginReturned": format_event_amount(event.margin_returned, usd),
+        "closePrice": format_event_amount(event.close_price, price),
         "timestamp": str(event.timestamp),
         "seq": str(event.seq),
         "orderId": event.order_id,
         "direction": event.direction,
-        "margin": str(event.margin),
-        "leverage": str(event.leverage),
-        "entryPrice": str(event.entry_price),
-        "exitPrice": str(event.exit_price),
-        "amount": str(event.amount),
-        "balance": str(event.balance),
+        "margin": format_event_amount(event.margin, usd),
+        "leverage": format_amount(event.leverage, LEVERAGE_DECIMALS),
+        "entryPrice": format_event_amount(event.entry_price, price),
+        "exitPrice": format_event_amount(event.exit_price, price),
+        "totalReturn": format_event_amount(event.total_return, usd),
+        "amount": format_event_amount(event.amount, usd),
+        "balance": format_event_amount(event.balance, usd),
+        "priceDecimals": str(price),
     }
 
 
 def decode_event(fields: Fields) -> Event:
-    """Decode an engine_events entry; raise ``WireError`` on anything malformed."""
-    ints = {attr: _int(fields, name, required=False) for name, attr in _EVENT_INT_FIELDS}
+    """Decode an engine_events entry into engine integers; raise ``WireError`` when malformed."""
+    ints = {attr: _int(fields, name, required=False) for name, attr in _EVENT_INTS}
+    price = ints["price_decimals"]
+    if not 0 <= price <= 18:
+        raise WireError("priceDecimals out of range")
+    amounts = {}
+    for units, names in ((USD_DECIMALS, _EVENT_USD), (price, _EVENT_PRICES)):
+        for name, attr in names:
+            text = _text(fields, name, required=False)
+            try:
+                amounts[attr] = parse_event_amount(text, units, name) if text else 0
+            except AmountError as exc:
+                raise WireError(str(exc)) from None
+    leverage = _text(fields, "leverage", required=False)
+    try:
+        tenths = parse_event_amount(leverage, LEVERAGE_DECIMALS, "leverage") if leverage else 0
+    except AmountError as exc:
+        raise WireError(str(exc)) from None
     return Event(
         event_type=_text(fields, "eventType"),
         trade_id=_text(fields, "tradeId", required=False),
@@ -328,5 +416,10 @@ def decode_event(fields: Fields) -> Event:
         asset=_text(fields, "asset", required=False),
         order_id=_text(fields, "orderId", required=False),
         direction=_text(fields, "direction", required=False),
+        leverage=tenths,
         **ints,
+        **amounts,
     )
+
+
+assert LEVERAGE_SCALE == 10**LEVERAGE_DECIMALS

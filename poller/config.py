@@ -19,7 +19,7 @@ from engine.wire import MAX_PRICE_ITEMS
 from poller.ticks import AssetSpec
 
 SOURCES = ("backpack", "replay", "sim")
-DEFAULT_ASSETS = "BTC_USDC:4,ETH_USDC:4,SOL_USDC:4"
+DEFAULT_ASSETS = "BTC_USDC:4,ETH_USDC:4,SOL_USDC:4,ADA_USDC:4"
 MAX_DECIMALS = 18
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 

@@ -18,7 +18,7 @@ from engine.messages import PriceItem
 from poller.ticks import AssetSpec, format_frame
 
 # Starting mid prices in whole quote units, by base asset; others start at 100.
-START_UNITS = {"BTC": 60_000, "ETH": 3_000, "SOL": 150}
+START_UNITS = {"BTC": 60_000, "ETH": 3_000, "SOL": 150, "ADA": 1}
 STEP_DIVISOR = 5_000  # a step moves the mid by up to mid / 5000 (2 bp)
 HALF_SPREAD_DIVISOR = 20_000  # bid and ask sit mid / 20000 (0.5 bp) either side
 

@@ -102,9 +102,12 @@ async def _migrate_only(config: Config) -> int:
     import asyncpg
 
     from worker.migrate import MigrationError, migrate
+    from worker.service import PINNED_SETTINGS
 
     try:
-        conn = await asyncpg.connect(config.database_url, timeout=10)
+        conn = await asyncpg.connect(
+            config.database_url, timeout=10, server_settings=PINNED_SETTINGS
+        )
         try:
             applied = await migrate(conn)
         finally:

@@ -3,7 +3,9 @@
 Pagination is by keyset, not OFFSET: a page ends with an opaque ``next_cursor`` that names the
 last row shown, and the next page starts strictly after it, so pages stay fast and stable while
 new rows arrive. Pass any ``asyncpg`` connection or pool; values are integers as stored (USD in
-1/10000, prices in the asset's decimals, times in ms).
+1/10000, prices in the asset's decimals, times in ms). Tables are named with their schema
+(``public``): a search_path that puts the documented views (schema ``reference``) first, as a
+report role may have, does not change what these read.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ _TRADES = """
 SELECT trade_id, asset, direction, margin, leverage, entry_price, exit_price, pnl,
        margin_returned, close_reason, opened_ms, closed_ms, open_order_id, close_order_id,
        closed_seq
-FROM trades WHERE email = $1 AND closed_seq IS NOT NULL {after}
+FROM public.trades WHERE email = $1 AND closed_seq IS NOT NULL {after}
 ORDER BY closed_seq DESC LIMIT $2
 """
 
@@ -151,7 +153,7 @@ async def closed_trades(
 _ORDERS = """
 SELECT order_id, command, trade_data, command_ts, status, message, result, response_ts,
        latency_ms
-FROM orders WHERE email = $1 {after}
+FROM public.orders WHERE email = $1 {after}
 ORDER BY command_ts DESC, order_id DESC LIMIT $2
 """
 
@@ -178,7 +180,7 @@ async def orders(
 
 _LEDGER = """
 SELECT seq, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts
-FROM ledger WHERE email = $1 {after}
+FROM public.ledger WHERE email = $1 {after}
 ORDER BY seq DESC LIMIT $2
 """
 

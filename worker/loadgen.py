@@ -11,12 +11,14 @@ import random
 from dataclasses import dataclass, field
 
 from engine import messages as m
+from engine.amounts import format_amount, number
 from engine.messages import Command, Event, Response
+from engine.money import USD_DECIMALS
 from engine.wire import encode_command, encode_event, encode_response
 from worker.mapping import Kind
 
 WireFields = dict[str, str] | dict[str, bytes | str]
-DEPOSIT = 5_000 * 10_000  # 5000.00 USD
+DEPOSIT = 5_000 * 10_000  # 5000.00 USD, in USD units (engine integers; the wire is human)
 ASSETS = (("BTC", 4), ("ETH", 4), ("SOL", 6))
 TRIGGERED = (m.TRADE_STOP_LOSS, m.TRADE_TAKE_PROFIT, m.TRADE_LIQUIDATED)
 
@@ -81,7 +83,8 @@ def synthetic_history(
     for email in emails:
         oid = b.command(m.CREATE_ACCOUNT, email, {})
         balances[email] = DEPOSIT
-        b.response(oid, {"email": email, "balance": DEPOSIT})
+        b.response(oid, {"email": email, "initialUsdBalance": number(DEPOSIT, USD_DECIMALS),
+                         "assets": ["USD"]})
         b.event(event_type=m.ACCOUNT_CREATED, trade_id="", email=email, asset="", pnl=0,
                 margin_returned=0, close_price=0, order_id=oid, amount=DEPOSIT, balance=DEPOSIT)
     trade_no = 0
@@ -95,31 +98,40 @@ def synthetic_history(
             entry = b.rng.randint(1_000, 100_000) * 10**decimals
             trade_id = f"{prefix}t{trade_no}"
             common = dict(trade_id=trade_id, email=email, asset=asset, direction=direction,
-                          margin=margin, leverage=leverage, entry_price=entry)
+                          margin=margin, leverage=leverage, entry_price=entry,
+                          price_decimals=decimals)
+            # tradeData in human units, as a client writes it (a decimal string of USD)
+            human_margin = format_amount(margin, USD_DECIMALS)
             if b.rng.random() < 0.1:  # a refused order: a response, no event
-                oid = b.command(m.CREATE_TRADE, email, {"asset": asset, "margin": margin})
-                b.response(oid, None, m.ERROR)
+                oid = b.command(m.CREATE_TRADE, email, {"asset": asset, "margin": human_margin})
+                b.response(oid, {"code": "INVALID_DIRECTION", "field": "direction"}, m.ERROR)
                 continue
             oid = b.command(m.CREATE_TRADE, email, {"asset": asset, "type": direction.lower(),
-                                                    "margin": margin, "leverage": leverage})
+                                                    "margin": human_margin, "leverage": leverage})
             balances[email] -= margin
-            b.response(oid, {"orderId": trade_id})
+            b.response(oid, {"email": email, "tradeId": trade_id,
+                             "entryPrice": number(entry, decimals), "liquidationPrice": None,
+                             "stopLossPrice": None, "takeProfitPrice": None,
+                             "margin": number(margin, USD_DECIMALS),
+                             "leverage": number(leverage, 1), "leverageTenths": leverage})
             b.event(event_type=m.TRADE_OPENED, pnl=0, margin_returned=0, close_price=0,
                     order_id=oid, amount=-margin, balance=balances[email], **common)
             exit_price = max(1, entry + b.rng.randint(-entry // 20, entry // 20))
             pnl = b.rng.randint(-margin, margin)
-            returned = max(0, margin + pnl)
-            balances[email] += returned
+            total = margin + pnl  # what the close credits; the margin comes back up to margin
+            balances[email] += total
             b.history.closed_trades += 1
             if b.rng.random() < 0.5:
-                oid = b.command(m.CLOSE_TRADE, email, {"orderId": trade_id})
-                b.response(oid, {"pnl": pnl})
+                oid = b.command(m.CLOSE_TRADE, email, {"tradeId": trade_id})
+                b.response(oid, {"email": email, "tradeId": trade_id, "asset": asset,
+                                 "pnl": number(pnl, USD_DECIMALS),
+                                 "totalReturn": number(total, USD_DECIMALS)})
                 kind = m.TRADE_CLOSED
             else:
                 oid = ""
                 kind = b.rng.choice(TRIGGERED)
-            b.event(event_type=kind, pnl=pnl, margin_returned=returned, close_price=exit_price,
-                    exit_price=exit_price, order_id=oid, amount=returned,
-                    balance=balances[email], **common)
+            b.event(event_type=kind, pnl=pnl, margin_returned=min(margin, total),
+                    close_price=exit_price, exit_price=exit_price, order_id=oid, amount=total,
+                    total_return=total, balance=balances[email], **common)
     b.history.balances = balances
     return b.history

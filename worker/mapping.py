@@ -23,6 +23,7 @@ from typing import Any, Final
 import msgspec
 
 from engine import messages as m
+from engine.amounts import AmountError, parse_usd
 from engine.messages import Command, Event, Response
 from engine.wire import WireError, decode_command, decode_event, decode_response
 
@@ -37,7 +38,8 @@ CLOSE_REASONS: Final = {
 }
 EVENT_TYPES: Final = frozenset({m.ACCOUNT_CREATED, m.TRADE_OPENED, *CLOSE_REASONS})
 
-_json = msgspec.json.Encoder()
+# Answers' amounts arrive as exact Decimals (engine.wire): stored as exact JSON numbers.
+_json = msgspec.json.Encoder(decimal_format="number")
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
@@ -60,18 +62,19 @@ class Kind(StrEnum):
 # Row tuples, in the column order of the INSERTs in worker.store.
 UserRow = tuple[str, int, int, int]
 """email, initial_deposit, created_seq, created_ms"""
-TradeOpenRow = tuple[str, str, str, str, int, int, int, int, int, str | None]
+TradeOpenRow = tuple[str, str, str, str, int, int, int, int, int, str | None, int]
 """trade_id, email, asset, direction, margin, leverage, entry_price, opened_seq, opened_ms,
-open_order_id"""
+open_order_id, price_decimals"""
 TradeCloseRow = tuple[
-    str, str, str, str, int, int, int, str, int, int, int, int, int, int, str | None
+    str, str, str, str, int, int, int, str, int, int, int, int, int, int, str | None, int, int
 ]
 """trade_id, email, asset, direction, margin, leverage, entry_price, close_reason, exit_price,
-close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id"""
+close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id, total_return,
+price_decimals"""
 LedgerRow = tuple[int, str, int, int, int, str, str, str | None, str | None, int]
 """seq, email, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts"""
-CommandRow = tuple[str, str, str, str, int, str]
-"""order_id, command, email, trade_data (JSON text), command_ts, command_entry"""
+CommandRow = tuple[str, str, str, str, int, str, int | None, int | None]
+"""order_id, command, email, trade_data (JSON text), command_ts, command_entry, amount, leverage"""
 ResponseRow = tuple[str, str, str, str, int, int, str]
 """order_id, status, message, result (JSON text), response_ts, response_seq, response_entry"""
 
@@ -107,6 +110,26 @@ def _json_text(name: str, value: Any) -> str:
     return text
 
 
+def order_amount(trade_data: Mapping[str, Any]) -> int | None:
+    """The USD amount (margin) a command asks for, in USD units, read as the engine reads it
+    (``engine.amounts``: a JSON integer is whole USD); None when absent or not a valid amount."""
+    if "margin" not in trade_data:
+        return None
+    try:
+        return parse_usd(trade_data["margin"], "margin")
+    except AmountError:
+        return None
+
+
+def order_leverage(trade_data: Mapping[str, Any]) -> int | None:
+    """The leverage a command asks for, in tenths as on the wire; None unless a JSON integer
+    within BIGINT (the engine's range check decides whether the order succeeds)."""
+    value = trade_data.get("leverage")
+    if type(value) is not int or not BIGINT_MIN <= value <= BIGINT_MAX:
+        return None
+    return value
+
+
 def command_row(entry_id: str, command: Command) -> CommandRow:
     """The command side of an orders row; its time is the command's, else its entry's."""
     ms, _ = entry_position(entry_id)
@@ -117,6 +140,8 @@ def command_row(entry_id: str, command: Command) -> CommandRow:
         _json_text("tradeData", command.trade_data),
         _check_int("timestamp", command.timestamp or ms),
         entry_id,
+        order_amount(command.trade_data),
+        order_leverage(command.trade_data),
     )
 
 
@@ -160,7 +185,8 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
     for name in ("event_type", "trade_id", "email", "asset", "order_id", "direction"):
         _check_text(name, getattr(event, name))
     for name in ("pnl", "margin_returned", "close_price", "timestamp", "seq", "margin",
-                 "leverage", "entry_price", "exit_price", "amount", "balance"):
+                 "leverage", "entry_price", "exit_price", "amount", "balance", "total_return",
+                 "price_decimals"):
         _check_int(name, getattr(event, name))
     before = _check_int("balance - amount", event.balance - event.amount)
     ledger: LedgerRow = (
@@ -185,7 +211,7 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
             trade_open=(
                 event.trade_id, event.email, event.asset, event.direction, event.margin,
                 event.leverage, event.entry_price, event.seq, event.timestamp,
-                event.order_id or None,
+                event.order_id or None, event.price_decimals,
             ),
         )
     return EventRows(
@@ -195,6 +221,7 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
             event.leverage, event.entry_price, CLOSE_REASONS[event.event_type],
             event.exit_price or event.close_price, event.close_price, event.pnl,
             event.margin_returned, event.seq, event.timestamp, event.order_id or None,
+            event.total_return, event.price_decimals,
         ),
     )
 

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import asyncpg
 from redis.asyncio import Redis
@@ -46,6 +46,11 @@ class Stats:
     batches: int = 0
 
 
+# The worker's tables live in `public`; a role or database default that puts the documented
+# views (schema `reference`, same table names) first must never redirect the worker's writes.
+PINNED_SETTINGS: Final = {"search_path": "public"}
+
+
 class Database:
     """One asyncpg connection, reopened after any failure."""
 
@@ -55,7 +60,9 @@ class Database:
 
     async def get(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.url, timeout=10, command_timeout=60)
+            self._conn = await asyncpg.connect(
+                self.url, timeout=10, command_timeout=60, server_settings=PINNED_SETTINGS
+            )
         return self._conn
 
     def drop(self) -> None:

@@ -28,29 +28,33 @@ WHERE users.created_seq > EXCLUDED.created_seq
 
 _TRADE_OPENS = """
 INSERT INTO trades (trade_id, email, asset, direction, margin, leverage, entry_price,
-                    opened_seq, opened_ms, open_order_id)
+                    opened_seq, opened_ms, open_order_id, price_decimals)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
-                     $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])
+                     $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::integer[])
 ON CONFLICT (trade_id) DO UPDATE SET
     email = EXCLUDED.email, asset = EXCLUDED.asset, direction = EXCLUDED.direction,
     margin = EXCLUDED.margin, leverage = EXCLUDED.leverage, entry_price = EXCLUDED.entry_price,
     opened_seq = EXCLUDED.opened_seq, opened_ms = EXCLUDED.opened_ms,
-    open_order_id = EXCLUDED.open_order_id
+    open_order_id = EXCLUDED.open_order_id, price_decimals = EXCLUDED.price_decimals
 WHERE trades.opened_seq IS NULL OR trades.opened_seq > EXCLUDED.opened_seq
 """
 
 _TRADE_CLOSES = """
 INSERT INTO trades (trade_id, email, asset, direction, margin, leverage, entry_price,
                     close_reason, exit_price, close_price, pnl, margin_returned,
-                    closed_seq, closed_ms, close_order_id)
+                    closed_seq, closed_ms, close_order_id, total_return, price_decimals)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
                      $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],
-                     $12::bigint[], $13::bigint[], $14::bigint[], $15::text[])
+                     $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::bigint[],
+                     $17::integer[])
 ON CONFLICT (trade_id) DO UPDATE SET
     close_reason = EXCLUDED.close_reason, exit_price = EXCLUDED.exit_price,
     close_price = EXCLUDED.close_price, pnl = EXCLUDED.pnl,
     margin_returned = EXCLUDED.margin_returned, closed_seq = EXCLUDED.closed_seq,
-    closed_ms = EXCLUDED.closed_ms, close_order_id = EXCLUDED.close_order_id
+    closed_ms = EXCLUDED.closed_ms, close_order_id = EXCLUDED.close_order_id,
+    total_return = EXCLUDED.total_return,
+    -- the open's decimals when it came first (the same asset's), else the close's
+    price_decimals = coalesce(trades.price_decimals, EXCLUDED.price_decimals)
 WHERE trades.closed_seq IS NULL OR trades.closed_seq > EXCLUDED.closed_seq
 """
 
@@ -64,13 +68,15 @@ ON CONFLICT (seq) DO NOTHING
 
 # Stream entry IDs compare as (ms, seq) numbers, not as text ("10-0" > "9-0").
 _COMMANDS = """
-INSERT INTO orders (order_id, command, email, trade_data, command_ts, command_entry)
-SELECT o, c, e, t::jsonb, ts, ce
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-    AS u(o, c, e, t, ts, ce)
+INSERT INTO orders (order_id, command, email, trade_data, command_ts, command_entry, amount,
+                    leverage)
+SELECT o, c, e, t::jsonb, ts, ce, a, l
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+            $7::bigint[], $8::bigint[]) AS u(o, c, e, t, ts, ce, a, l)
 ON CONFLICT (order_id) DO UPDATE SET
     command = EXCLUDED.command, email = EXCLUDED.email, trade_data = EXCLUDED.trade_data,
-    command_ts = EXCLUDED.command_ts, command_entry = EXCLUDED.command_entry
+    command_ts = EXCLUDED.command_ts, command_entry = EXCLUDED.command_entry,
+    amount = EXCLUDED.amount, leverage = EXCLUDED.leverage
 WHERE orders.command_entry IS NULL
    OR (split_part(orders.command_entry, '-', 1)::numeric,
        split_part(orders.command_entry, '-', 2)::numeric)
@@ -112,10 +118,10 @@ async def write_rows(conn: asyncpg.Connection, rows: Rows) -> None:
     """Write a batch of rows in one transaction (all or nothing)."""
     statements = (
         (_USERS, list(rows.users.values()), 4),
-        (_TRADE_OPENS, list(rows.trade_opens.values()), 10),
-        (_TRADE_CLOSES, list(rows.trade_closes.values()), 15),
+        (_TRADE_OPENS, list(rows.trade_opens.values()), 11),
+        (_TRADE_CLOSES, list(rows.trade_closes.values()), 17),
         (_LEDGER, list(rows.ledger.values()), 10),
-        (_COMMANDS, list(rows.commands.values()), 6),
+        (_COMMANDS, list(rows.commands.values()), 8),
         (_RESPONSES, list(rows.responses.values()), 7),
     )
     async with conn.transaction():

@@ -112,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
     )
     engine, header = starting_point(settings, store)
+    for stream, entry_id in settings.skip_entries:
+        engine.quarantine(stream, entry_id)
+        logs.warning(
+            "entry_quarantined",
+            stream=stream,
+            entry_id=entry_id,
+            hint="skipped and counted (rejected kind 'quarantined'), kept in the snapshots",
+        )
 
     async def run() -> int:
         return await Daemon(settings, engine, store, header, started).run()

@@ -351,11 +351,15 @@ class Daemon:
                     first[kind] = entry_id
         except Exception as exc:
             self.publisher.add(outputs)
+            stream = "price" if kind == PRICE else "command"
             logs.error(
                 "core_exception",
                 entry_id=entry_id,
+                stream=stream,
                 error=f"{type(exc).__name__}: {exc}",
-                hint="the core must never raise; the engine stops before anything else",
+                hint="the core must never raise; the engine stops before anything else. If "
+                "recovery stops at this entry again, set it aside: python -m engine --recover "
+                f"--skip-entry {stream}:{entry_id}",
             )
             self.metrics.errors.labels("core_exception").inc()
             self.stopping = True

@@ -35,6 +35,7 @@ class Settings:
     log_level: str = "info"
     recover: bool = False
     continue_on_mismatch: bool = False
+    skip_entries: tuple[tuple[str, str], ...] = ()  # (price|command, entry ID)
 
 
 def _positive_int(text: str) -> int:
@@ -80,6 +81,16 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def _skip_entry(text: str) -> tuple[str, str]:
+    stream, _, entry_id = text.partition(":")
+    ms, dash, seq = entry_id.partition("-")
+    if stream not in ("price", "command") or not (
+        dash and ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()
+    ):
+        raise ValueError("must be price:<entry ID> or command:<entry ID> (price:1700000000000-0)")
+    return stream, entry_id
 
 
 def _url(text: str) -> str:
@@ -142,6 +153,15 @@ def _parser(defaults: Settings) -> argparse.ArgumentParser:
         help="during recovery, log a replayed output that differs from the published one and "
         "go on instead of exiting with status 3",
     )
+    parser.add_argument(
+        "--skip-entry",
+        action="append",
+        default=[],
+        metavar="STREAM:ID",
+        help="set an input entry aside (price:<id> or command:<id>; repeatable): it is skipped "
+        "and counted, never applied, now and in every later replay (the list is kept in the "
+        "snapshots). The operator's way past an entry that stops the engine.",
+    )
     return parser
 
 
@@ -169,6 +189,10 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
             raise SettingsError(f"{source}={text!r}: {exc}") from None
     values["recover"] = args.recover
     values["continue_on_mismatch"] = args.continue_on_mismatch
+    try:
+        values["skip_entries"] = tuple(_skip_entry(text) for text in args.skip_entry)
+    except ValueError as exc:
+        raise SettingsError(f"--skip-entry: {exc}") from None
     known = {f.name for f in fields(Settings)}
     settings = Settings(**{k: v for k, v in values.items() if k in known})
     streams = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.money import USD_SCALE
-from tests.engine.driver import Driver, events
+from tests.engine.driver import Driver, events, units
 
 BTC = "BTC_USDC"
 ALICE = "alice@example.com"
@@ -31,8 +31,8 @@ def test_1x_long_opened_and_closed_at_same_price_returns_balance_exactly():
     open_trade(d)
     r = d.call("c1", m.CLOSE_TRADE, ALICE, tradeId="t1")
     assert r.status == m.SUCCESS
-    assert r.data["pnl"] == 0
-    assert r.data["balance"] == 5000 * USD_SCALE
+    assert units(r.data["pnl"]) == 0
+    assert units(r.data["usdBalance"]) == 5000 * USD_SCALE
     assert d.engine.state.house == 0
 
 
@@ -40,10 +40,10 @@ def test_long_fills_at_ask_and_closes_at_bid_so_the_spread_is_paid():
     d = funded()
     d.tick(BTC, 59_990 * P, 60_010 * P)
     trade = open_trade(d, leverage=100)
-    assert trade["entryPrice"] == 60_010 * P
+    assert units(trade["entryPrice"]) == 60_010 * P
     r = d.call("c1", m.CLOSE_TRADE, ALICE, tradeId="t1")
     # 10x on 100 USD over a 20/60010 move: -0.33327... USD, floored against the trader.
-    assert r.data["pnl"] == -3333
+    assert units(r.data["pnl"]) == -3333
     assert d.conserved()
 
 
@@ -52,12 +52,12 @@ def test_short_pnl_is_floored_against_the_trader_and_remainder_goes_to_house():
     open_trade(d, direction="SHORT", margin=1 * USD_SCALE, leverage=30)
     d.tick(BTC, 59_999 * P)  # short gains 3 x 1/60000 USD = 0.00005 USD = 0.5 units
     r = d.call("c1", m.CLOSE_TRADE, ALICE, tradeId="t1")
-    assert r.data["pnl"] == 0  # 0.5 units floored
+    assert units(r.data["pnl"]) == 0  # 0.5 units floored
     d.tick(BTC, 60_001 * P)
     open_trade(d, "t2", direction="SHORT", margin=1 * USD_SCALE, leverage=30)
     d.tick(BTC, 60_002 * P)  # loses 0.49999 units -> floored to -1
     r = d.call("c2", m.CLOSE_TRADE, ALICE, tradeId="t2")
-    assert r.data["pnl"] == -1
+    assert units(r.data["pnl"]) == -1
     assert d.engine.state.house == 1
     assert d.conserved()
 
@@ -65,7 +65,7 @@ def test_short_pnl_is_floored_against_the_trader_and_remainder_goes_to_house():
 def test_10x_long_liquidation_level_is_ten_percent_below_entry():
     d = funded()
     trade = open_trade(d, leverage=100)
-    level = trade["liquidationPrice"]
+    level = units(trade["liquidationPrice"])
     assert 54_000 * P <= level < 54_000 * P + P
     d.tick(BTC, level + 1)
     assert d.engine.open_positions() == 1
@@ -83,8 +83,9 @@ def test_maintenance_margin_liquidates_earlier_and_returns_the_rest():
     d = funded(maintenance_bps=2_000)
     trade = open_trade(d, leverage=100)
     # loss reaches 80% of margin at an 8% drop
-    assert 55_200 * P <= trade["liquidationPrice"] < 55_200 * P + P
-    (ev,) = events(d.tick(BTC, trade["liquidationPrice"]))
+    level = units(trade["liquidationPrice"])
+    assert 55_200 * P <= level < 55_200 * P + P
+    (ev,) = events(d.tick(BTC, level))
     assert ev.event_type == m.TRADE_LIQUIDATED
     assert ev.margin_returned == 20 * USD_SCALE
     assert d.conserved()
@@ -188,10 +189,13 @@ def test_create_trade_validation_errors_name_the_field():
     d = funded()
     cases = [
         ({"asset": "DOGE_USDC"}, "asset", "UNKNOWN_ASSET"),
-        ({"margin": 0}, "margin", "INVALID_MARGIN"),
+        ({"margin": 0}, "margin", "INVALID_AMOUNT"),
+        ({"margin": "1000000001"}, "margin", "INVALID_AMOUNT"),
+        ({"margin": "1e3"}, "margin", "INVALID_AMOUNT"),
+        ({"margin": "-5"}, "margin", "INVALID_AMOUNT"),
         ({"margin": 5001 * USD_SCALE}, "margin", "INSUFFICIENT_BALANCE"),
         ({"margin": "1.00001"}, "margin", "INVALID_AMOUNT"),
-        ({"margin": 1.5}, "margin", "INVALID_TRADE_DATA"),
+        ({"margin": [1]}, "margin", "INVALID_TRADE_DATA"),
         ({"leverage": 5}, "leverage", "INVALID_LEVERAGE"),
         ({"leverage": 1001}, "leverage", "INVALID_LEVERAGE"),
         ({"direction": "UP"}, "direction", "INVALID_DIRECTION"),
@@ -217,8 +221,8 @@ def test_slippage_guard_accepts_favourable_and_small_moves():
 def test_decimal_strings_are_exact():
     d = funded()
     trade = open_trade(d, margin="12.3456", stopLossPrice="59000.5")
-    assert trade["margin"] == 123_456
-    assert trade["stopLossPrice"] == 590_005_000
+    assert units(trade["margin"]) == 123_456
+    assert units(trade["stopLossPrice"]) == 590_005_000
 
 
 def test_no_price_and_stale_price_are_refused():
@@ -273,7 +277,7 @@ def test_queries_list_open_and_closed_trades_newest_first():
     r = d.call("q2", m.GET_CLOSED_TRADES, ALICE, limit=1)
     assert [t["tradeId"] for t in r.data["trades"]] == ["t2"]
     r = d.call("q3", m.GET_USD_BALANCE, ALICE)
-    assert r.data["balance"] == 5000 * USD_SCALE
+    assert units(r.data["usdBalance"]) == 5000 * USD_SCALE
 
 
 def test_malformed_command_with_order_id_gets_error_response_and_engine_goes_on():
@@ -309,7 +313,7 @@ def test_close_answers_even_when_no_closed_history_is_kept():
     d = funded(closed_history=0)
     open_trade(d)
     r = d.call("c1", m.CLOSE_TRADE, ALICE, tradeId="t1")
-    assert (r.status, r.data["reason"], r.data["balance"]) == (
+    assert (r.status, r.data["reason"], units(r.data["usdBalance"])) == (
         m.SUCCESS,
         m.TRADE_CLOSED,
         5000 * USD_SCALE,

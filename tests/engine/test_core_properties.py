@@ -14,11 +14,12 @@ from engine.core import Engine
 from engine.messages import Command, PriceItem
 from engine.state import dump_state, load_state
 from engine.wire import encode_command, encode_event, encode_price_batch, encode_response
-from tests.engine.driver import as_bytes
+from tests.engine.driver import as_bytes, human
 
 ASSETS = ["BTC_USDC", "ETH_USDC"]
 EMAILS = ["a@x.io", "b@x.io", "c@x.io"]
 P = 10_000
+READS = (m.GET_BALANCE, m.GET_USD_BALANCE, m.GET_OPEN_TRADES, m.GET_CLOSED_TRADES)
 
 
 def encoded(outputs: list) -> list:
@@ -28,13 +29,17 @@ def encoded(outputs: list) -> list:
 class EngineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        config = EngineConfig(assets={"BTC_USDC": 4, "ETH_USDC": 4}, initial_balance=1_000 * P)
+        # no price band: the machine draws big moves on purpose (the band has its own tests)
+        config = EngineConfig(
+            assets={"BTC_USDC": 4, "ETH_USDC": 4}, initial_balance=1_000 * P, price_band_bps=0
+        )
         self.engine = Engine(config)
         self.shadow: Engine | None = None
         self.ms = 1_000
         self.n = 0
         self.orders = 0
-        self.answers: dict[str, tuple[str, m.Response]] = {}  # orderId -> (email, first answer)
+        # orderId -> (email, command, first answer)
+        self.answers: dict[str, tuple[str, str, m.Response]] = {}
 
     def _next_id(self) -> str:
         self.ms += 1
@@ -55,9 +60,9 @@ class EngineMachine(RuleBasedStateMachine):
 
     def _command(self, command: str, email: str, **data) -> list:
         self.orders += 1
-        cmd = Command(f"o{self.orders}", command, email, data, self.ms)
+        cmd = Command(f"o{self.orders}", command, email, human(data), self.ms)
         out = self._apply("c", encode_command(cmd))
-        self.answers[cmd.order_id] = (email, out[-1])
+        self.answers[cmd.order_id] = (email, command, out[-1])
         return out
 
     @rule(email=st.sampled_from(EMAILS))
@@ -116,15 +121,18 @@ class EngineMachine(RuleBasedStateMachine):
             after = self.engine.state
             assert after.accounts == load_state(before).accounts
             assert after.trades == load_state(before).trades
-            owner, first = self.answers[order_id]
-            if email == owner:  # the first answer again, whatever happened since
+            owner, command, first = self.answers[order_id]
+            if email != owner:
+                assert again.data == {"code": "DUPLICATE_ORDER_ID"}
+            elif command in READS and first.status == m.SUCCESS:  # run again on the state now
+                fresh = self._command(command, email)[-1]
+                assert (again.status, again.data) == (fresh.status, fresh.data)
+            else:  # the first answer again, whatever happened since
                 assert (again.status, again.data, again.message) == (
                     first.status,
                     first.data,
                     first.message,
                 )
-            else:
-                assert again.data == {"code": "DUPLICATE_ORDER_ID"}
 
     @rule(junk=st.dictionaries(st.binary(max_size=12), st.binary(max_size=40), max_size=5))
     def garbage(self, junk: dict) -> None:

@@ -30,7 +30,7 @@ def test_the_first_failing_check_is_reported() -> None:
     # bad margin and a stale price: margin is checked first
     with pytest.raises(Rejected) as err:
         validate_open(order(margin=0), 10**9, PRICES, 10**9, EngineConfig())
-    assert err.value.code == "INVALID_MARGIN"
+    assert (err.value.code, err.value.field) == ("INVALID_AMOUNT", "margin")
     with pytest.raises(Rejected) as err:
         validate_open(order(), 10**9, PRICES, 10**9, EngineConfig())
     assert (err.value.code, err.value.field) == ("STALE_PRICE", "asset")

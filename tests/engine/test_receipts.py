@@ -1,5 +1,6 @@
 """The idempotency window: a repeated orderId gets its first answer again, whatever happened
-since, across snapshots, and from snapshots written before receipts existed."""
+since, across snapshots, and from snapshots written before receipts existed; a repeated read is
+answered from the current state."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ import pytest
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.money import USD_SCALE
-from engine.state import Closed, EngineState, Opened, OpenTrades, dump_state, load_state
-from engine.views import receipt_view
+from engine.state import (
+    AccountAnswer,
+    Closed,
+    EngineState,
+    Opened,
+    Read,
+    Receipt,
+    dump_state,
+    load_state,
+)
 from tests.engine.driver import Driver
 
 BTC = "BTC_USDC"
@@ -41,15 +50,24 @@ def busy_driver(**config: Any) -> tuple[Driver, dict[str, m.Response]]:
     return d, first
 
 
+READS = ("list", "bal")
+
+
 def assert_repeats_answer_as_first(d: Driver, first: dict[str, m.Response]) -> None:
+    """A repeated write gets its first answer; a repeated read is answered from the state now."""
     for order_id, original in first.items():
         before = dump_state(d.engine.state)
-        again = d.call(order_id, m.GET_BALANCE, ALICE)  # the command is ignored on a repeat
-        assert (again.status, again.data, again.message) == (
-            original.status,
-            original.data,
-            original.message,
-        ), order_id
+        command = m.GET_OPEN_TRADES if order_id == "list" else m.GET_USD_BALANCE
+        again = d.call(order_id, command if order_id in READS else m.GET_BALANCE, ALICE)
+        if order_id in READS:
+            fresh = d.call(f"fresh-{order_id}-{again.seq}", command, ALICE)
+            assert (again.status, again.data) == (fresh.status, fresh.data), order_id
+        else:  # the command is ignored on a repeat
+            assert (again.status, again.data, again.message) == (
+                original.status,
+                original.data,
+                original.message,
+            ), order_id
         assert again.seq > original.seq
         after = d.engine.state
         assert (after.accounts, after.trades) == (
@@ -63,10 +81,10 @@ def test_a_repeat_gets_the_first_answer_after_the_state_moved_on() -> None:
     d.tick(BTC, 55_000 * P)
     d.call("t3", m.CREATE_TRADE, ALICE, **TRADE)
     assert_repeats_answer_as_first(d, first)
-    # the open-trades answer still lists t1, closed since, and not t3, opened since
+    # a repeated read answers from the state now: t1 closed since, t3 opened since
     assert [t["tradeId"] for t in d.call("list", m.GET_OPEN_TRADES, ALICE).data["trades"]] == [
-        "t1",
         "t2",
+        "t3",
     ]
 
 
@@ -76,21 +94,34 @@ def test_a_repeat_gets_the_first_answer_after_a_snapshot() -> None:
     assert_repeats_answer_as_first(restored, first)
 
 
-def test_trade_answers_are_kept_as_trades_not_views() -> None:
+def test_writes_keep_what_the_answer_was_built_from_and_reads_keep_nothing() -> None:
     d, _ = busy_driver()
     receipts = d.engine.state.receipts
     assert isinstance(receipts["t1"].answer, Opened) and receipts["t1"].data is None
     assert isinstance(receipts["close"].answer, Closed) and receipts["close"].data is None
-    assert isinstance(receipts["list"].answer, OpenTrades) and receipts["list"].data is None
-    assert receipts["list"].answer.trades[0] is receipts["t1"].answer.trade
-    assert receipts["bal"].answer is None and receipts["bal"].data["email"] == ALICE
+    assert isinstance(receipts["acc"].answer, AccountAnswer) and receipts["acc"].data is None
+    assert receipts["list"].answer == Read(m.GET_OPEN_TRADES) and receipts["list"].data is None
+    assert receipts["bal"].answer == Read(m.GET_USD_BALANCE) and receipts["bal"].data is None
+    assert receipts["bad"].data == {"code": "TRADE_NOT_FOUND", "field": "tradeId"}
+
+
+def test_snapshot_size_does_not_grow_with_reads() -> None:
+    d, _ = busy_driver()
+    for i in range(20):
+        d.call(f"c{i}", m.CREATE_TRADE, ALICE, **TRADE)
+    size = len(dump_state(d.engine.state))
+    for i in range(200):
+        d.call(f"r{i}", m.GET_CLOSED_TRADES if i % 2 else m.GET_OPEN_TRADES, ALICE)
+    # each read leaves one receipt of ~90 bytes, never its answer (20 trades, ~5 KB each)
+    assert len(dump_state(d.engine.state)) - size < 200 * 150
 
 
 def test_another_account_cannot_reuse_an_order_id() -> None:
     d, _ = busy_driver()
     bob = d.call("b1", m.GET_USD_BALANCE, BOB).data
-    r = d.call("t1", m.CREATE_TRADE, BOB, **TRADE)
-    assert (r.status, r.data["code"]) == (m.ERROR, "DUPLICATE_ORDER_ID")
+    for order_id in ("t1", "list"):  # a write's and a read's
+        r = d.call(order_id, m.CREATE_TRADE, BOB, **TRADE)
+        assert (r.status, r.data["code"]) == (m.ERROR, "DUPLICATE_ORDER_ID")
     assert list(d.engine.state.trades) == ["t2"]
     assert d.call("b2", m.GET_USD_BALANCE, BOB).data == bob
 
@@ -103,41 +134,59 @@ def test_the_window_forgets_the_oldest_order_ids() -> None:
     assert list(d.engine.state.receipts) == ["bal", "bad", "t1"]
 
 
-def legacy_snapshot(state: EngineState, emails_apart: bool) -> bytes:
-    """``state`` as written before receipts: each answered orderId kept as its response, its
-    email in the response or (the oldest format) in ``order_emails``."""
-    raw = msgspec.msgpack.decode(dump_state(state))
-    orders: dict[str, dict[str, Any]] = {}
-    for seq, (order_id, receipt) in enumerate(state.receipts.items()):
-        response = {
-            "order_id": order_id,
-            "status": receipt.status,
-            "data": receipt_view(receipt),
-            "message": receipt.message,
-            "timestamp": 1,
-            "seq": seq,
-        }
-        if not emails_apart:
-            response["email"] = receipt.email
-        orders[order_id] = response
-    del raw["receipts"]
-    raw["orders"] = orders
-    if emails_apart:
-        raw["order_emails"] = {order_id: r.email for order_id, r in state.receipts.items()}
-    return msgspec.msgpack.encode(raw)
+def msgpack_snapshot(state: EngineState) -> dict[str, Any]:
+    """``state`` as an older (msgpack) snapshot payload held it, as plain msgpack values."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(state))  # type: ignore[no-any-return]
+
+
+def test_msgpack_payloads_of_older_snapshots_still_load() -> None:
+    d, first = busy_driver()
+    old = load_state(msgspec.msgpack.encode(d.engine.state))
+    assert old == d.engine.state
+    assert_repeats_answer_as_first(Driver(state=old), first)
+
+
+def test_kept_open_trade_lists_of_older_snapshots_become_read_receipts() -> None:
+    d, _ = busy_driver()
+    raw = msgpack_snapshot(d.engine.state)
+    trade = raw["trades"]["t2"]
+    raw["receipts"]["list"] = [ALICE, m.SUCCESS, "open trades", None, ["open_trades", [trade]]]
+    old = load_state(msgspec.msgpack.encode(raw))
+    assert old.receipts["list"] == Receipt(
+        ALICE, m.SUCCESS, "open trades", None, Read(m.GET_OPEN_TRADES)
+    )
 
 
 @pytest.mark.parametrize("emails_apart", [True, False])
 def test_snapshots_from_before_receipts_load_as_receipts(emails_apart: bool) -> None:
-    d, first = busy_driver()
-    old = load_state(legacy_snapshot(d.engine.state, emails_apart))
+    """Before receipts each answered orderId was kept as its response, its email in the
+    response or (the oldest format) in ``order_emails``."""
+    d, _ = busy_driver()
+    raw = msgpack_snapshot(d.engine.state)
+    orders = {
+        order_id: {
+            "order_id": order_id,
+            "status": receipt.status,
+            "data": {"kept": order_id},
+            "message": receipt.message,
+            "timestamp": 1,
+            "seq": seq,
+        }
+        | ({} if emails_apart else {"email": receipt.email})
+        for seq, (order_id, receipt) in enumerate(d.engine.state.receipts.items())
+    }
+    del raw["receipts"]
+    raw["orders"] = orders
+    if emails_apart:
+        raw["order_emails"] = {k: r.email for k, r in d.engine.state.receipts.items()}
+    old = load_state(msgspec.msgpack.encode(raw))
     assert (old.orders, old.order_emails) == ({}, {})
     assert list(old.receipts) == list(d.engine.state.receipts)
-    assert {k: r.email for k, r in old.receipts.items()} == {"acc": ALICE, "acc-b": BOB} | {
-        k: ALICE for k in first
+    assert {k: r.email for k, r in old.receipts.items()} == {
+        k: r.email for k, r in d.engine.state.receipts.items()
     }
     restored = Driver(state=old)
-    assert_repeats_answer_as_first(restored, first)
+    assert restored.call("t1", m.GET_BALANCE, ALICE).data == {"kept": "t1"}
     r = restored.call("t2", m.CLOSE_TRADE, BOB, tradeId="t2")
     assert (r.status, r.data["code"]) == (m.ERROR, "DUPLICATE_ORDER_ID")
     assert "t2" in restored.engine.state.trades

@@ -7,6 +7,7 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def _response(client: redis.Redis, order_id: str, timeout: float = 20.0) -> dict
     )[0]
     return {
         "status": fields[b"status"].decode(),
-        "data": json.loads(fields[b"data"]),
+        "data": json.loads(fields[b"data"], parse_float=Decimal),
         "message": fields[b"message"].decode(),
         "seq": int(fields[b"seq"]),
     }
@@ -76,10 +77,10 @@ def test_a_command_gets_its_response_end_to_end(engine: EngineProcess, client: r
     assert _response(client, created)["status"] == "success"
     opened = _response(client, trade)
     assert opened["status"] == "success", opened
-    assert opened["data"]["entryPrice"] == 1_000_100
+    assert opened["data"]["entryPrice"] == Decimal("100.01")
     usd = _response(client, balance)
-    assert usd["data"]["balance"] == 50_000_000 - 1_000_000
-    assert usd["data"]["locked"] == 1_000_000
+    assert usd["data"]["usdBalance"] == 5000 - 100
+    assert usd["data"]["lockedUsd"] == 100
     assert engine.terminate() == 0
     _check_published_equals_replay(client)
 
@@ -156,7 +157,7 @@ def test_a_repeated_order_id_gets_the_original_answer_and_changes_nothing(
     assert answers[0][b"status"] == answers[1][b"status"] == b"success"
     opened = [e for e in _events(client) if e["eventType"] == "TRADE_OPENED"]
     assert len(opened) == 1
-    assert _response(client, balance)["data"]["locked"] == 100_000
+    assert _response(client, balance)["data"]["lockedUsd"] == 10
     assert engine.terminate() == 0
 
 

@@ -24,8 +24,14 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 async def test_migrate_applies_the_schema_once(database_url):
+    # A database whose default search_path puts the documented views first, as a reporting
+    # setup may: the worker's own tables must still be created in (and written to) public.
+    conn = await asyncpg.connect(database_url)
+    name = await conn.fetchval("SELECT current_database()")
+    await conn.execute(f'ALTER DATABASE "{name}" SET search_path = reference, public')
+    await conn.close()
     first = run_cli("migrate", env={"DATABASE_URL": database_url})
-    assert (first.returncode, first.stdout.strip()) == (0, "applied [1]"), first.stderr
+    assert (first.returncode, first.stdout.strip()) == (0, "applied [1, 2]"), first.stderr
     again = run_cli("migrate", env={"DATABASE_URL": database_url})
     assert (again.returncode, again.stdout.strip()) == (0, "up to date"), again.stderr
     conn = await asyncpg.connect(database_url)
@@ -34,9 +40,14 @@ async def test_migrate_applies_the_schema_once(database_url):
             r[0]
             for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
+        sql = "SELECT viewname FROM pg_views WHERE schemaname = 'reference'"
+        views = {r[0] for r in await conn.fetch(sql)}
+        # The database default applies to this session: the documented names reach the views.
+        assert await conn.fetchval("SELECT count(*) FROM orders WHERE latencyMs IS NULL") == 0
     finally:
         await conn.close()
     assert {"users", "orders", "trades", "ledger", "schema_migrations"} <= tables
+    assert views == {"users", "orders", "trades"}
 
 
 def test_run_waits_for_postgres_and_stops_cleanly_on_sigterm(redis_url):

@@ -12,12 +12,14 @@ import random
 import signal
 import subprocess
 import sys
+from decimal import Decimal
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
 from engine import messages as m
+from engine.amounts import format_amount, parse_usd
 from engine.messages import Command, PriceItem
 from engine.wire import decode_event, decode_response, encode_command, encode_price_batch
 from tests.worker.helpers import all_delivered, pending, worker_config
@@ -99,17 +101,20 @@ async def drive_load(gw: Gateway, users: list[str], rng: random.Random) -> None:
                 asset = rng.choice(list(START_PRICES))
                 is_long = rng.random() < 0.5
                 price = gw.prices[asset]
+                # tradeData in human units: a JSON integer margin is whole USD, prices as text
                 data: dict = {
                     "asset": asset,
                     "direction": "LONG" if is_long else "SHORT",
-                    "margin": rng.randint(10, 400) * 10_000,
+                    "margin": rng.choice((rng.randint(10, 400), f"{rng.randint(1000, 40000)}.25")),
                     "leverage": rng.choice((10, 50, 100, 500, 1000)),
                 }
                 sign = -1 if is_long else 1
                 if rng.random() < 0.5:
-                    data["stopLossPrice"] = price + sign * price * rng.randint(20, 300) // 10_000
+                    stop = price + sign * price * rng.randint(20, 300) // 10_000
+                    data["stopLossPrice"] = format_amount(stop, DECIMALS)
                 if rng.random() < 0.5:
-                    data["takeProfitPrice"] = price - sign * price * rng.randint(20, 300) // 10_000
+                    target = price - sign * price * rng.randint(20, 300) // 10_000
+                    data["takeProfitPrice"] = format_amount(target, DECIMALS)
                 opened[user].append(await gw.command(m.CREATE_TRADE, user, data))
             elif roll < 0.75 and opened[user]:
                 trade_id = opened[user].pop(rng.randrange(len(opened[user])))
@@ -272,24 +277,32 @@ async def reconcile(conn, gw: Gateway, users, responses, events) -> None:
             row["close_reason"],
             row["pnl"],
             row["margin_returned"],
+            row["total_return"],
             row["closed_seq"],
             row["exit_price"],
+            row["price_decimals"],
         ) == (
             CLOSE_REASONS[close.event_type],
             close.pnl,
-            close.margin_returned,
+            min(close.margin, close.margin + close.pnl),  # the reference meaning
+            close.margin + close.pnl,  # what the ledger credits
             close.seq,
             close.exit_price,
+            DECIMALS,
         )
+        assert ledger[close.seq]["amount"] == row["total_return"]
     reasons = {r["close_reason"] for r in trades.values()}
     assert set(CLOSE_REASONS.values()) <= reasons, reasons  # the load exercised every exit
     assert await conn.fetchval("SELECT count(*) FROM users") == len(users)
 
-    # Each user's ledger sums to the balance the engine reports (its last GET_USD_BALANCE).
+    # Each user's ledger sums to the balance the engine reports (its last GET_USD_BALANCE,
+    # usdBalance in human units, an exact JSON number).
+    balance_orders = {c.order_id for c in gw.sent if c.command == m.GET_USD_BALANCE}
     reported = {}
     for r in responses:
-        if r.status == m.SUCCESS and isinstance(r.data, dict) and "locked" in r.data:
-            reported[r.data["email"]] = r.data["balance"]
+        if r.order_id in balance_orders:
+            assert r.status == m.SUCCESS, r
+            reported[r.data["email"]] = parse_usd(str(r.data["usdBalance"]), "usdBalance")
     sums = dict(await conn.fetch("SELECT email, sum(amount)::bigint FROM ledger GROUP BY email"))
     assert set(reported) == set(users)
     assert sums == reported
@@ -298,4 +311,7 @@ async def reconcile(conn, gw: Gateway, users, responses, events) -> None:
 def m_json(value):
     import msgspec
 
-    return msgspec.json.decode(value) if isinstance(value, str) else value
+    # numbers with a fraction as exact Decimals, as engine.wire decodes answers
+    if not isinstance(value, str):
+        return value
+    return msgspec.json.Decoder(float_hook=Decimal).decode(value)

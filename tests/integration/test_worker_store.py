@@ -130,25 +130,31 @@ async def test_migrate_applies_once_and_refuses_a_changed_or_unknown_migration(c
     from worker.migrate import Migration, MigrationError, load_migrations
 
     assert await migrate(conn) == []
-    first = load_migrations()[0]
+    shipped = load_migrations()
+    first = shipped[0]
     changed = Migration(first.version, first.name, first.sql + "\n-- edited")
     with pytest.raises(MigrationError, match="changed"):
-        await migrate(conn, [changed])
+        await migrate(conn, [changed, *shipped[1:]])
     with pytest.raises(MigrationError, match="does not know"):
-        await migrate(conn, [])
+        await migrate(conn, [first])
     extra = Migration(999, "extra", "CREATE TABLE extra_t (x int)")
-    assert await migrate(conn, [first, extra]) == [999]
-    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 2
+    assert await migrate(conn, [*shipped, extra]) == [999]
+    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(shipped) + 1
 
 
 async def test_a_failing_migration_leaves_nothing_behind(conn):
     from worker.migrate import Migration, load_migrations
 
-    bad = Migration(2, "bad", "CREATE TABLE half_t (x int); SELECT no_such_column FROM half_t;")
+    shipped = load_migrations()
+    bad = Migration(
+        shipped[-1].version + 1,
+        "bad",
+        "CREATE TABLE half_t (x int); SELECT no_such_column FROM half_t;",
+    )
     with pytest.raises(asyncpg.PostgresError):
-        await migrate(conn, [*load_migrations(), bad])
+        await migrate(conn, [*shipped, bad])
     assert await conn.fetchval("SELECT to_regclass('half_t')") is None
-    assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 1
+    assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == shipped[-1].version
 
 
 async def test_text_that_only_looks_like_a_nul_is_stored_as_sent(conn):
@@ -165,3 +171,43 @@ async def test_text_that_only_looks_like_a_nul_is_stored_as_sent(conn):
 
     assert msgspec.json.decode(row["result"]) == data
     assert row["message"] == "ünï"
+
+
+@pytest.mark.parametrize(
+    ("amount", "decimals", "scaled"),
+    [
+        ("201.23", 6, 201_230_000),  # a JSON number, exactly (numeric, not a float)
+        ('"201.23"', 6, 201_230_000),  # a decimal string
+        ("-5000.00", 4, -50_000_000),
+        ("0.1", 0, None),  # not a whole number of units at these decimals
+        ('"1e3"', 4, None),
+        ('"abc"', 4, None),
+        ("1e30", 4, None),  # beyond BIGINT
+        ("null", 4, None),
+        ('{"a": 1}', 4, None),
+        ("5", None, None),  # decimals unknown
+    ],
+)
+async def test_documented_views_scale_answer_amounts_exactly_or_not_at_all(
+    conn, amount, decimals, scaled
+):
+    got = await conn.fetchval("SELECT reference.scaled($1::jsonb, $2)", amount, decimals)
+    assert got == scaled
+
+
+async def test_an_odd_answer_leaves_the_documented_trades_queryable(conn):
+    rows = Rows()
+    odd = {"tradeId": "o1", "liquidationPrice": "not a price", "stopLossPrice": 1e30,
+           "takeProfitPrice": 62000.5}
+    rows.add_entry(Kind.RESPONSE, "5-0", as_redis(encode_response(
+        Response("o1", "success", odd, "", 5, 3))))
+    opened = Event("TRADE_OPENED", "o1", "a@x", "BTC_USDC", 0, 0, 0, 5, 4, order_id="o1",
+                   direction="LONG", margin=10_000, leverage=10, entry_price=600_000_000,
+                   amount=-10_000, balance=0, price_decimals=4)
+    rows.add_entry(Kind.EVENT, "5-1", as_redis(encode_event(opened)))
+    await write_rows(conn, rows)
+    row = await conn.fetchrow(
+        "SELECT liquidationPrice, stopLossPrice, takeProfitPrice, triggerDecimals, status, "
+        "userId FROM reference.trades"
+    )
+    assert tuple(row) == (None, None, 620_005_000, 4, "OPEN", None)

@@ -8,7 +8,7 @@ from poller.config import parse_assets, parse_config
 from poller.ticks import AssetSpec
 
 
-def test_defaults_are_backpack_three_assets_four_decimals():
+def test_defaults_are_backpack_and_the_reference_assets_at_four_decimals():
     config = parse_config([], {})
     assert config.source == "backpack"
     assert config.stream == "engine_input"
@@ -17,6 +17,7 @@ def test_defaults_are_backpack_three_assets_four_decimals():
         ("BTC_USDC", "BTC_USDC", 4),
         ("ETH_USDC", "ETH_USDC", 4),
         ("SOL_USDC", "SOL_USDC", 4),
+        ("ADA_USDC", "ADA_USDC", 4),
     ]
     assert config.replay_file is None
     assert config.batch_ms == 5

@@ -24,9 +24,9 @@ async def test_shipped_sample_replays_every_frame():
     fed: list[PriceItem] = []
     m = metrics()
     with open_frames(None) as frames:
-        assert await replay(frames, ASSETS, fed.append, m, speed=0) == 300
-    assert len(fed) == 300
-    assert {item.asset for item in fed} == {"BTC_USDC", "ETH_USDC", "SOL_USDC"}
+        assert await replay(frames, ASSETS, fed.append, m, speed=0) == 100 * len(ASSETS)
+    assert len(fed) == 100 * len(ASSETS)
+    assert {item.asset for item in fed} == {"BTC_USDC", "ETH_USDC", "SOL_USDC", "ADA_USDC"}
     assert all(0 < item.bid < item.ask for item in fed if item.bid and item.ask)
     assert sum(m.rejected.values()) == 0
 

@@ -77,7 +77,7 @@ async def test_sim_entries_are_applied_by_the_engine_core(redis_url):
     stop.set()
     assert await run == 0
     engine = await applied_by_engine(redis_url)
-    assert sorted(engine.state.prices) == ["BTC_USDC", "ETH_USDC", "SOL_USDC"]
+    assert sorted(engine.state.prices) == ["ADA_USDC", "BTC_USDC", "ETH_USDC", "SOL_USDC"]
     for price in engine.state.prices.values():
         assert 0 < price.bid < price.ask
 

@@ -24,13 +24,13 @@ def test_same_seed_same_prices_and_another_seed_differs():
 
 def test_quotes_are_positive_integers_with_a_spread_and_price_is_bid():
     items = walk_prices(11, 2000)
-    assert len(items) == 6000
+    assert len(items) == 2000 * len(ASSETS)
     for item in items:
         assert type(item.price) is int and type(item.bid) is int and type(item.ask) is int
         assert 0 < item.bid < item.ask
         assert item.price == item.bid
         assert item.decimal == 4
-    assert {item.asset for item in items} == {"BTC_USDC", "ETH_USDC", "SOL_USDC"}
+    assert {item.asset for item in items} == {"BTC_USDC", "ETH_USDC", "SOL_USDC", "ADA_USDC"}
     assert len({item.bid for item in items if item.asset == "BTC_USDC"}) > 100  # it moves
 
 
@@ -51,7 +51,7 @@ def test_start_prices_follow_the_base_asset_and_decimals():
 
 async def test_simulate_feeds_every_asset_each_round():
     fed: list[PriceItem] = []
-    assert await simulate(RandomWalk(ASSETS, 1), fed.append, 0, rounds=5) == 15
+    assert await simulate(RandomWalk(ASSETS, 1), fed.append, 0, rounds=5) == 5 * len(ASSETS)
     assert fed == walk_prices(1, 5)
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from engine import messages as m
 from engine.messages import Command, Event, Response
-from engine.wire import WireError, encode_command, encode_event, encode_response
+from engine.wire import WireError, decode_event, encode_command, encode_event, encode_response
 from worker.mapping import (
     BIGINT_MAX,
     Kind,
@@ -25,6 +25,11 @@ from worker.mapping import (
 def as_redis(fields: dict) -> dict[bytes, bytes]:
     """Fields as redis returns them: bytes keys and values."""
     return {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in fields.items()}
+
+
+def wired(event: Event) -> Event:
+    """The event as the worker receives it: through the engine's wire and back."""
+    return decode_event(as_redis(encode_event(event)))
 
 
 def open_event(seq: int = 7, **over) -> Event:
@@ -45,8 +50,9 @@ def open_event(seq: int = 7, **over) -> Event:
         entry_price=5_000_000,
         amount=-100_000,
         balance=900_000,
+        price_decimals=4,
     )
-    return Event(**(base | over))
+    return wired(Event(**(base | over)))
 
 
 def close_event(seq: int = 9, event_type: str = m.TRADE_STOP_LOSS, **over) -> Event:
@@ -66,9 +72,11 @@ def close_event(seq: int = 9, event_type: str = m.TRADE_STOP_LOSS, **over) -> Ev
         leverage=100,
         entry_price=5_000_000,
         amount=60_000,
+        total_return=60_000,
         balance=960_000,
+        price_decimals=4,
     )
-    return Event(**(base | over))
+    return wired(Event(**(base | over)))
 
 
 def test_entry_position_orders_numerically_not_as_text():
@@ -115,7 +123,40 @@ def test_trade_opened_ledger_has_balance_before_and_after():
     _seq, _email, amount, before, after, reason, ref, trade_id, order_id, _ts = rows.ledger
     assert (amount, before, after) == (-100_000, 1_000_000, 900_000)
     assert (reason, ref, trade_id, order_id) == (m.TRADE_OPENED, "t1", "t1", "o1")
-    assert rows.trade_open == ("t1", "a@x", "BTC", "LONG", 100_000, 100, 5_000_000, 7, 1000, "o1")
+    assert rows.trade_open == (
+        "t1", "a@x", "BTC", "LONG", 100_000, 100, 5_000_000, 7, 1000, "o1", 4
+    )
+
+
+def test_a_profitable_close_credits_its_total_return_and_returns_the_margin():
+    ev = close_event(event_type=m.TRADE_TAKE_PROFIT, pnl=25_000, margin_returned=100_000,
+                     total_return=125_000, amount=125_000, balance=1_025_000)
+    rows = event_rows("1-0", ev)
+    assert rows.ledger[2:5] == (125_000, 900_000, 1_025_000)  # amount, before, after
+    assert rows.trade_close is not None
+    pnl, margin_returned = rows.trade_close[10:12]
+    total_return, price_decimals = rows.trade_close[15:]
+    assert (pnl, margin_returned, total_return, price_decimals) == (25_000, 100_000, 125_000, 4)
+
+
+def test_the_reference_events_wire_form_is_read_in_engine_units():
+    # The documentation's liquidation example, as it writes it: human units, decimal strings.
+    fields = {
+        "eventType": m.TRADE_LIQUIDATED, "tradeId": "t9", "email": "a@x", "asset": "SOL_USDC",
+        "pnl": "-5000.00", "marginReturned": "1000.00", "closePrice": "201.23",
+        "timestamp": "1758117494823", "seq": "12", "direction": "LONG", "margin": "6000.00",
+        "leverage": "10", "entryPrice": "210.50", "exitPrice": "201.23", "totalReturn": "1000.00",
+        "amount": "1000.00", "balance": "1000.00", "priceDecimals": "6",
+    }
+    rows = Rows()
+    rows.add_entry(Kind.EVENT, "1758117494823-0", as_redis(fields))
+    (close,) = rows.trade_closes.values()
+    assert close == (
+        "t9", "a@x", "SOL_USDC", "LONG", 60_000_000, 100, 210_500_000, "liquidated",
+        201_230_000, 201_230_000, -50_000_000, 10_000_000, 12, 1758117494823, None,
+        10_000_000, 6,
+    )
+    assert rows.ledger[12][2:5] == (10_000_000, 0, 10_000_000)
 
 
 @pytest.mark.parametrize(
@@ -175,6 +216,26 @@ def test_command_time_falls_back_to_its_entry_id():
     assert command_row("1700000000123-4", c)[4] == 1700000000123
     c2 = Command("o1", m.CREATE_TRADE, "a@x", {}, 42)
     assert command_row("1700000000123-4", c2)[3:5] == ("{}", 42)
+
+
+@pytest.mark.parametrize(
+    ("trade_data", "amount", "leverage"),
+    [
+        ({"margin": 1000, "leverage": 50}, 1000 * 10_000, 50),  # a JSON integer is whole USD
+        ({"margin": "0.07"}, 700, None),
+        ({"margin": "1000.5", "leverage": 1000}, 10_005_000, 1000),
+        ({"margin": "1e3", "leverage": "50"}, None, None),  # not amounts the engine accepts
+        ({"margin": -5, "leverage": 2.5}, None, None),
+        ({"margin": "0.00001"}, None, None),  # more decimals than USD has
+        ({"margin": True, "leverage": True}, None, None),
+        ({"tradeId": "t1"}, None, None),
+    ],
+)
+def test_an_orders_amount_and_leverage_are_read_as_the_engine_reads_them(
+    trade_data, amount, leverage
+):
+    row = command_row("5-0", Command("o1", m.CREATE_TRADE, "a@x", trade_data, 1))
+    assert row[6:] == (amount, leverage)
 
 
 def test_batch_keeps_the_smallest_seq_per_key_whatever_the_order():
