@@ -62,7 +62,7 @@ def test_the_smallest_margin_still_liquidates_one_tick_against_it() -> None:
 
 
 def test_a_1x_long_without_a_stop_has_no_level_that_can_fire() -> None:
-    mk = market()
+    mk = market(price_band_bps=0)  # no band: the price may fall to its smallest tick at once
     trade = mk.open("t1", asset=BTC, direction="LONG", margin="100", leverage=10)
     assert trade.liquidation <= 0
     assert mk.tick(BTC, "0.0001") == []

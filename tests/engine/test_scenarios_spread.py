@@ -83,7 +83,7 @@ def test_short_take_profit_waits_for_the_ask_not_the_bid() -> None:
     (event,) = mk.tick(BTC, "89", "90")
     assert event.event_type == m.TRADE_TAKE_PROFIT
     # 1x short from 100 to 90: +10 USD exactly, settled at the ask
-    assert (event.close_price, event.pnl, event.margin_returned) == (90 * P, 10 * USD, 110 * USD)
+    assert (event.close_price, event.pnl, event.total_return) == (90 * P, 10 * USD, 110 * USD)
     assert mk.free() == 5_010 * USD
 
 
@@ -119,14 +119,15 @@ def test_a_winner_past_twice_its_margin_is_paid_in_full_by_hand_and_by_trigger()
     )
     # 100x from 101 to 104.03 (+3%): +300 USD on 100 USD of margin, paid whole
     (event,) = mk.tick(BTC, "104.03", "104.04")
-    assert (event.trade_id, event.pnl, event.margin_returned) == ("t2", 300 * USD, 400 * USD)
+    assert (event.trade_id, event.pnl, event.total_return) == ("t2", 300 * USD, 400 * USD)
+    assert (event.margin_returned, event.amount) == (100 * USD, 400 * USD)  # the margin, whole
     event = mk.close("t1")
-    assert (event.pnl, event.margin_returned, event.amount) == (300 * USD, 400 * USD, 400 * USD)
+    assert (event.pnl, event.total_return, event.amount) == (300 * USD, 400 * USD, 400 * USD)
     mk.tick(BTC, "100", "100.01")
     mk.open("s1", asset=BTC, direction="SHORT", margin="10", leverage=1000)
     mk.tick(BTC, "96.96", "97")  # the short: 100x from 100 to 97 (-3%): +30 USD on 10
     event = mk.close("s1")
-    assert (event.pnl, event.margin_returned) == (30 * USD, 40 * USD)
+    assert (event.pnl, event.total_return, event.margin_returned) == (30 * USD, 40 * USD, 10 * USD)
     assert mk.free() == (5_000 + 300 + 300 + 30) * USD
     assert mk.engine.state.house == -630 * USD  # the house is the winners' counterparty
     assert mk.conserved()
