@@ -1,0 +1,142 @@
+"""Events and queries as the ledger and a trader read them: the direction and signs of every
+event, zero PnL on opening events, one unbroken run of ``seq`` across everything the engine
+says, and the closed history newest first, cut exactly at its limit."""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine import messages as m
+from engine.messages import Event, Response
+from tests.engine.scenarios import ALICE, BOB, USD, Market
+
+BTC = "BTC_USDC"
+P = 10_000
+
+
+def market(**config: object) -> Market:
+    mk = Market(**config)  # type: ignore[arg-type]
+    mk.account()
+    mk.tick(BTC, "100", "101")
+    return mk
+
+
+def test_account_created_event_credits_the_deposit() -> None:
+    mk = Market()
+    _, (event,) = mk.send("acc", m.CREATE_ACCOUNT, ALICE)
+    assert (event.event_type, event.email, event.order_id) == (m.ACCOUNT_CREATED, ALICE, "acc")
+    assert (event.amount, event.balance, event.pnl, event.trade_id) == (
+        5_000 * USD,
+        5_000 * USD,
+        0,
+        "",
+    )
+
+
+def test_trade_opened_events_name_the_direction_debit_the_margin_and_carry_no_pnl() -> None:
+    mk = market()
+    for order_id, direction, entry in [("l1", "LONG", 101 * P), ("s1", "SHORT", 100 * P)]:
+        response, (event,) = mk.send(
+            order_id, m.CREATE_TRADE, ALICE, asset=BTC, direction=direction, margin="12.5",
+            leverage=30,
+        )  # fmt: skip
+        assert response.status == m.SUCCESS
+        assert (event.event_type, event.trade_id, event.order_id, event.direction) == (
+            m.TRADE_OPENED,
+            order_id,
+            order_id,
+            direction,
+        )
+        assert (event.amount, event.balance, event.margin, event.leverage) == (
+            -125_000,
+            mk.free(),
+            125_000,
+            30,
+        )
+        assert (event.entry_price, event.price_decimals) == (entry, 4)
+        assert (event.pnl, event.margin_returned, event.total_return) == (0, 0, 0)
+        assert (event.close_price, event.exit_price) == (0, 0)
+    assert mk.free() == 5_000 * USD - 250_000
+
+
+def test_close_events_name_the_direction_and_credit_what_is_returned() -> None:
+    mk = market()
+    mk.open("s1", asset=BTC, direction="SHORT", margin="100", leverage=10)
+    mk.open("l1", asset=BTC, direction="LONG", margin="100", leverage=10, stopLossPrice="90")
+    mk.tick(BTC, "95", "96")
+    event = mk.close("s1")  # 1x short from 100 to 96: +4 USD
+    assert (event.event_type, event.direction, event.order_id) == (
+        m.TRADE_CLOSED,
+        "SHORT",
+        "close-s1",
+    )
+    assert (event.pnl, event.total_return, event.amount) == (4 * USD, 104 * USD, 104 * USD)
+    assert event.balance == mk.free()
+    (event,) = mk.tick(BTC, "90", "91")  # 1x long from 101 to 90: -10.891089.. USD
+    assert (event.event_type, event.direction, event.order_id) == (m.TRADE_STOP_LOSS, "LONG", "")
+    assert (event.pnl, event.amount, event.balance) == (-108_911, 891_089, mk.free())
+    assert mk.free() == 5_000 * USD + 4 * USD - 108_911
+
+
+def test_seq_runs_up_by_one_across_every_response_and_event() -> None:
+    mk = market()
+    mk.account(BOB)
+    mk.open("t1", asset=BTC, direction="LONG", margin="100", leverage=100)
+    mk.open("t2", email=BOB, asset=BTC, direction="SHORT", margin="10", leverage=10)
+    mk.send("t1", m.CREATE_TRADE, ALICE)  # a repeat
+    mk.send("t1", m.CREATE_TRADE, BOB)  # someone else's orderId
+    mk.send("bad", m.CREATE_TRADE, ALICE, asset="NOPE", margin="1")
+    mk.send("q1", m.GET_OPEN_TRADES, ALICE)
+    mk.send("q1", m.GET_OPEN_TRADES, ALICE)  # a repeated read
+    mk.tick(BTC, "90", "91")  # liquidates t1
+    mk.close("t2", email=BOB)
+    mk.send("h", m.GET_CLOSED_TRADES, ALICE)
+    seqs = [o.seq for o in mk.outputs]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) == mk.engine.state.seq
+    kinds = [type(o) for o in mk.outputs]
+    assert kinds.count(Event) == 6 and kinds.count(Response) == 11
+
+
+def trade_ids(response: Response) -> list[str]:
+    """The tradeIds an answer lists (each trade view is kept as its JSON text)."""
+    assert response.status == m.SUCCESS
+    return [msgspec.json.decode(bytes(t))["tradeId"] for t in response.data["trades"]]
+
+
+def closed_ids(mk: Market, order_id: str, **data: object) -> list[str]:
+    return trade_ids(mk.send(order_id, m.GET_CLOSED_TRADES, ALICE, **data)[0])
+
+
+def test_closed_history_is_newest_first_and_cut_exactly_at_its_limit() -> None:
+    mk = market()
+    for i in range(5):
+        mk.open(f"t{i}", asset=BTC, direction="LONG", margin="1")
+        mk.close(f"t{i}")
+    assert closed_ids(mk, "all") == ["t4", "t3", "t2", "t1", "t0"]
+    assert closed_ids(mk, "three", limit=3) == ["t4", "t3", "t2"]
+    assert closed_ids(mk, "one", limit=1) == ["t4"]
+    assert closed_ids(mk, "none", limit=0) == []
+    assert closed_ids(mk, "more", limit=6) == ["t4", "t3", "t2", "t1", "t0"]
+
+
+def test_closed_history_keeps_only_the_newest_n_per_user() -> None:
+    mk = market(closed_history=3)
+    for i in range(5):
+        mk.open(f"t{i}", asset=BTC, direction="SHORT", margin="1")
+        mk.close(f"t{i}")
+    assert closed_ids(mk, "all") == ["t4", "t3", "t2"]
+    assert [c.trade.trade_id for c in mk.engine.state.closed[ALICE]] == ["t2", "t3", "t4"]
+
+
+def test_open_trades_are_listed_in_opening_order_and_leave_when_closed() -> None:
+    mk = market()
+    for i in range(3):
+        mk.open(f"t{i}", asset=BTC, direction="LONG", margin="1")
+    mk.close("t1")
+    response, _ = mk.send("q", m.GET_OPEN_TRADES, ALICE)
+    assert trade_ids(response) == ["t0", "t2"]
+    assert mk.engine.user_trades[ALICE].keys() == {"t0", "t2"}
+    mk.close("t0")
+    mk.close("t2")
+    assert ALICE not in mk.engine.user_trades
