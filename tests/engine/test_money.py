@@ -170,3 +170,20 @@ def test_pnl_matches_exact_fractions_both_ways(margin, leverage, entry, exit_pri
     up = Fraction(margin * leverage * (exit_price - entry), 10 * entry)
     assert pnl(margin, leverage, entry, exit_price, True) == math.floor(up)
     assert pnl(margin, leverage, entry, exit_price, False) == math.floor(-up)
+
+
+def test_liquidation_level_when_the_closed_forms_numerator_is_one_past_a_multiple() -> None:
+    # 0.0003 USD at 1.1x from 0.0028: pnl(p) = floor(33 (p - 28) / 280) reaches -3 first at 11
+    # (-2.0036 -> -3), not at 12 (-1.886 -> -2); (1 - 3) x 280 - 1 = -561 = -17 x 33 exactly
+    assert liquidation_level(3, 11, 28, True, 0) == 11
+    assert liquidation_level(3, 11, 28, False, 0) == 45
+
+
+def test_liquidation_level_matches_the_definition_on_every_small_case() -> None:
+    for margin in range(1, 6):
+        for leverage in (10, 11, 13, 17, 21, 33):
+            for entry in range(1, 31):
+                for is_long in (True, False):
+                    expected = model_liquidation(margin, leverage, entry, is_long, 0)
+                    got = liquidation_level(margin, leverage, entry, is_long, 0)
+                    assert got == expected, (margin, leverage, entry, is_long)

@@ -216,16 +216,16 @@ def test_add_all_indexes_as_add_does_one_by_one() -> None:
 
 
 def test_a_trade_seq_outside_the_keys_range_is_refused() -> None:
+    assert SEQ_LIMIT == 2**38  # below it, (level, seq, kind) packs into one int losslessly
     book = TriggerBook()
-    book.add(trade("first", 0, True, sl=90))
-    book.add(trade("last", SEQ_LIMIT - 1, True, sl=80))
-    for seq in (-1, SEQ_LIMIT):
+    book.add(trade("first", 0, True, liq=90))
+    book.add(trade("last", 2**38 - 1, True, sl=80))
+    for seq in (-1, 2**38):
         with pytest.raises(ValueError, match="out of the index"):
             book.add(trade("bad", seq, True, sl=70))
-    assert book.fired(bid=1, ask=1) == [
-        (90, 0, STOP_LOSS, "first"),
-        (80, SEQ_LIMIT - 1, STOP_LOSS, "last"),
-    ]
+    # the seq-0 liquidation sits exactly at its level's key: it still fires at that level
+    assert book.fired(bid=90, ask=90) == [(90, 0, LIQUIDATION, "first")]
+    assert book.fired(bid=1, ask=1) == [(80, 2**38 - 1, STOP_LOSS, "last")]
 
 
 def test_contains_needs_the_same_trade_id_and_every_exit() -> None:
@@ -235,3 +235,14 @@ def test_contains_needs_the_same_trade_id_and_every_exit() -> None:
     assert not book.contains(trade("other", 1, True, sl=90, tp=110))
     assert not book.contains(trade("t", 1, True, sl=90, tp=111))
     assert book.contains(t)
+
+
+def test_seq_0_exits_fire_at_their_level_and_not_a_tick_before() -> None:
+    """Seq 0 with kind 0 (a liquidation) is the one key equal to a level's bound."""
+    book = TriggerBook()
+    book.add(trade("S", 0, False, liq=101))
+    assert book.fired(bid=100, ask=100) == []
+    assert book.fired(bid=100, ask=101) == [(101, 0, LIQUIDATION, "S")]
+    book.add(trade("L", 0, True, liq=99))
+    assert book.fired(bid=100, ask=100) == []
+    assert book.fired(bid=99, ask=100) == [(99, 0, LIQUIDATION, "L")]
