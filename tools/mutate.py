@@ -51,7 +51,7 @@ FIRST = {
 }
 LAST = ["tests/engine/test_core_properties.py"]  # the slowest, and the broadest
 
-CMP = {
+CMP: dict[type[ast.cmpop], list[type[ast.cmpop]]] = {
     ast.Lt: [ast.LtE, ast.GtE],
     ast.LtE: [ast.Lt, ast.Gt],
     ast.Gt: [ast.GtE, ast.LtE],
@@ -63,7 +63,7 @@ CMP = {
     ast.In: [ast.NotIn],
     ast.NotIn: [ast.In],
 }
-ARITH = {
+ARITH: dict[type[ast.operator], list[type[ast.operator]]] = {
     ast.Add: [ast.Sub],
     ast.Sub: [ast.Add],
     ast.Mult: [ast.FloorDiv, ast.Add],
@@ -125,7 +125,9 @@ class Sites:
                 if isinstance(item, ast.AST):
                     yield from self._visit(item, qual)
 
-    def _removals(self, parent: ast.AST, field: str, body: list[ast.stmt], qual: str):
+    def _removals(
+        self, parent: ast.AST, field: str, body: list[ast.stmt], qual: str
+    ) -> Iterator[Site]:
         for i, stmt in enumerate(body):
             if i == 0 and _is_docstring(stmt):
                 continue
@@ -155,19 +157,21 @@ class Sites:
                     yield Site(qual, "cmp", f"{type(op).__name__}->{new.__name__}", line, flip)
         elif isinstance(node, ast.BinOp | ast.AugAssign):
             name = "arith" if isinstance(node, ast.BinOp) else "aug"
-            for new in ARITH.get(type(node.op), []):
+            for new_op in ARITH.get(type(node.op), []):
 
-                def swap(node: ast.BinOp | ast.AugAssign = node, new: type = new) -> None:
+                def swap(node: ast.BinOp | ast.AugAssign = node, new: type = new_op) -> None:
                     node.op = new()
 
-                yield Site(qual, name, f"{type(node.op).__name__}->{new.__name__}", line, swap)
+                detail = f"{type(node.op).__name__}->{new_op.__name__}"
+                yield Site(qual, name, detail, line, swap)
         elif isinstance(node, ast.BoolOp):
-            new_op = ast.Or if isinstance(node.op, ast.And) else ast.And
+            other_op = ast.Or if isinstance(node.op, ast.And) else ast.And
 
-            def boolop(node: ast.BoolOp = node, new: type = new_op) -> None:
+            def boolop(node: ast.BoolOp = node, new: type = other_op) -> None:
                 node.op = new()
 
-            yield Site(qual, "bool", f"{type(node.op).__name__}->{new_op.__name__}", line, boolop)
+            detail = f"{type(node.op).__name__}->{other_op.__name__}"
+            yield Site(qual, "bool", detail, line, boolop)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub):
             yield Site(
                 qual, "unary", f"drop-{type(node.op).__name__}", line, _replace(node, node.operand)
@@ -196,10 +200,10 @@ class Sites:
             if isinstance(node.ctx, ast.Load):
                 other = SIDES[node.id]
 
-                def name(node: ast.Name = node, other: str = other) -> None:
+                def rename(node: ast.Name = node, other: str = other) -> None:
                     node.id = other
 
-                yield Site(qual, "side", f"{node.id}->{other}", line, name)
+                yield Site(qual, "side", f"{node.id}->{other}", line, rename)
         elif isinstance(node, ast.Call):
             if isinstance(node.func, ast.Name) and node.func.id in CALLS:
                 other = CALLS[node.func.id]
@@ -246,7 +250,7 @@ def _is_docstring(stmt: ast.stmt) -> bool:
     )
 
 
-def _set_const(node: ast.Constant, value: object) -> Callable[[], None]:
+def _set_const(node: ast.Constant, value: Any) -> Callable[[], None]:
     def apply() -> None:
         node.value = value
 
