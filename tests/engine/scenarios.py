@@ -55,6 +55,7 @@ class Market:
         self.ms = 1_000
         self.n = 0
         self.outputs: list[Output] = []  # everything the engine said, in order
+        self.message = ""  # the last refusal's message
 
     def _id(self) -> str:
         self.ms += 1
@@ -102,6 +103,7 @@ class Market:
         assert response.status == m.ERROR, data
         assert events == []
         assert (self.free(email), self.engine.state.trades, self.engine.state.house) == before
+        self.message = response.message
         return response.data["code"], response.data.get("field")
 
     def close(self, trade_id: str, email: str = ALICE) -> Event:

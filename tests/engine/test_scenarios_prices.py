@@ -84,3 +84,31 @@ def test_a_decimal_out_of_range_is_refused_and_18_is_taken() -> None:
     assert mk.engine.state.ticks_applied == 2
     mk.raw_tick(item(100 * 10**19, 1_005 * 10**18, decimal=19))
     assert sum(mk.engine.state.rejected.values()) == 1
+
+
+def test_a_price_entry_moves_the_clock_so_its_price_is_fresh() -> None:
+    mk = Market(max_price_age_ms=60_000)
+    mk.account()
+    mk.ms += 120_000  # two minutes with no command: only the price entry says what time it is
+    mk.tick(BTC, "100", "100.5")
+    assert mk.engine.state.prices[BTC].at_ms == mk.ms
+    assert mk.engine.state.last_price_id == f"{mk.ms}-{mk.n}"
+    assert mk.open("t1", asset=BTC, direction="LONG", margin="1").entry_price == 1_005_000
+
+
+def test_a_malformed_price_entry_still_advances_the_last_price_id() -> None:
+    mk = Market()
+    assert mk.engine.apply_price_entry("5000-7", {b"junk": b"1"}) == []
+    assert mk.engine.state.last_price_id == "5000-7"
+    assert mk.engine.state.rejected == {"price_malformed": 1}
+
+
+def test_quarantining_one_price_entry_skips_only_that_entry() -> None:
+    mk = Market()
+    mk.engine.quarantine("price", "1002-2")
+    mk.tick(BTC, "100")  # entry 1001-1
+    mk.tick(BTC, "200")  # entry 1002-2: set aside
+    mk.tick(BTC, "101")  # entry 1003-3
+    assert mk.engine.state.prices[BTC].bid == 101 * P
+    assert mk.engine.state.rejected == {"quarantined": 1}
+    assert mk.engine.state.ticks_applied == 2

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.scenarios import USD, Market, units
+from engine import messages as m
+from tests.engine.scenarios import ALICE, USD, Market, units
 
 BTC = "BTC_USDC"
 P = 10_000
@@ -25,23 +26,29 @@ def order(direction: str, **kw: object) -> dict[str, object]:
     return {"asset": BTC, "direction": direction, "margin": "100", "leverage": 10} | kw
 
 
-# (direction, field, refused levels, accepted level): the accepted one is a tick outside
+# (direction, field, side, refused levels, accepted level): the accepted one is a tick outside
 EDGES = [
-    ("LONG", STOP, ["100", "100.5", "101", "0", "-1"], "99.9999"),  # below the bid
-    ("LONG", TARGET, ["101", "100.5", "100", "0", "-1"], "101.0001"),  # above the ask
-    ("SHORT", STOP, ["101", "100.5", "100", "0", "-1"], "101.0001"),  # above the ask
-    ("SHORT", TARGET, ["100", "100.5", "101", "0", "-1"], "99.9999"),  # below the bid
+    ("LONG", STOP, "below the bid", ["100", "100.5", "101"], "99.9999"),
+    ("LONG", TARGET, "above the ask", ["101", "100.5", "100"], "101.0001"),
+    ("SHORT", STOP, "above the ask", ["101", "100.5", "100"], "101.0001"),
+    ("SHORT", TARGET, "below the bid", ["100", "100.5", "101"], "99.9999"),
 ]
 
 
-@pytest.mark.parametrize(("direction", "field", "refused", "accepted"), EDGES)
+@pytest.mark.parametrize(("direction", "field", "side", "refused", "accepted"), EDGES)
 def test_exit_levels_must_lie_outside_the_spread_on_their_own_side(
-    direction: str, field: str, refused: list[str], accepted: str
+    direction: str, field: str, side: str, refused: list[str], accepted: str
 ) -> None:
     mk = market()
-    for i, level in enumerate(refused):  # at the watched price, inside the spread, 0, negative
+    for i, level in enumerate(refused):  # at the watched price, inside the spread, beyond
         code, named = mk.refused(f"bad{i}", **order(direction, **{field: level}))
         assert named == field, (level, code)
+        assert side in mk.message  # the trader is told which side the level belongs on
+    for i, level in enumerate(["0", "-1"]):  # never "no level": refused as an amount
+        assert mk.refused(f"zero{i}", **order(direction, **{field: level})) == (
+            "INVALID_AMOUNT",
+            field,
+        )
     trade = mk.open("ok", **order(direction, **{field: accepted}))
     got = trade.stop_loss if field == STOP else trade.take_profit
     assert got == units(accepted, 4)
@@ -68,12 +75,37 @@ def test_a_long_fill_exactly_at_its_slippage_limit_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("expected", "bps"), [("0", 10), ("-100", 10), ("100", -1), ("100", 10_001)]
+    ("expected", "bps", "code"),
+    [
+        ("0", 10, "INVALID_AMOUNT"),
+        ("-100", 10, "INVALID_AMOUNT"),
+        ("100", -1, "INVALID_SLIPPAGE"),
+        ("102", -1, "INVALID_SLIPPAGE"),
+        ("100", 10_001, "INVALID_SLIPPAGE"),
+    ],
 )
-def test_an_impossible_slippage_guard_is_refused(expected: str, bps: int) -> None:
+def test_an_impossible_slippage_guard_is_refused(expected: str, bps: int, code: str) -> None:
     mk = market()
-    code, field = mk.refused("g", **order("LONG", expectedPrice=expected, maxSlippageBps=bps))
-    assert field in ("expectedPrice", "maxSlippageBps"), code
+    assert mk.refused("g", **order("LONG", expectedPrice=expected, maxSlippageBps=bps)) == (
+        code,
+        "expectedPrice",
+    )
+
+
+def test_an_expected_price_without_a_limit_allows_no_slippage_at_all() -> None:
+    mk = market()
+    # one tick worse than expected (101 against 100.9999) is refused when no limit is given
+    code = mk.refused("g0", **order("LONG", expectedPrice="100.9999"))
+    assert code == ("SLIPPAGE", "expectedPrice")
+    assert mk.open("g1", **order("LONG", expectedPrice="100.9999", maxSlippageBps=1))
+
+
+def test_the_slippage_limit_is_a_fraction_of_the_expected_price_to_the_unit() -> None:
+    mk = market()
+    # 101 against 100.9899: 0.0101 worse, 1.0001 bps of 100.9899: just past a 1 bps limit
+    code = mk.refused("g0", **order("LONG", expectedPrice="100.9899", maxSlippageBps=1))
+    assert code == ("SLIPPAGE", "expectedPrice")
+    assert mk.open("g1", **order("LONG", expectedPrice="100.99", maxSlippageBps=1))
 
 
 def test_the_widest_slippage_guard_is_accepted() -> None:
@@ -125,3 +157,14 @@ def test_an_unknown_asset_is_refused_before_anything_else() -> None:
         "UNKNOWN_ASSET",
         "asset",
     )
+
+
+def test_unknown_fields_beside_a_close_or_a_history_query_are_ignored() -> None:
+    mk = market()
+    mk.open("t1", **order("LONG"))
+    response, _ = mk.send("c1", m.CLOSE_TRADE, ALICE, note="x", tradeId="t1")
+    assert response.status == m.SUCCESS
+    response, _ = mk.send("c2", m.CLOSE_TRADE, ALICE, note="x", tradeId=5)
+    assert (response.data["code"], response.data["field"]) == ("INVALID_TRADE_DATA", "tradeId")
+    response, _ = mk.send("h", m.GET_CLOSED_TRADES, ALICE, note="x", limit=1)
+    assert response.status == m.SUCCESS
