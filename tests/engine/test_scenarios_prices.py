@@ -112,3 +112,21 @@ def test_quarantining_one_price_entry_skips_only_that_entry() -> None:
     assert mk.engine.state.prices[BTC].bid == 101 * P
     assert mk.engine.state.rejected == {"quarantined": 1}
     assert mk.engine.state.ticks_applied == 2
+
+
+def test_a_price_with_only_a_bid_or_only_an_ask_takes_the_price_for_the_other() -> None:
+    mk = Market(price_band_bps=0)
+    mk.raw_tick(PriceItem(BTC, 100 * P, 4, None, 101 * P))
+    price = mk.engine.state.prices[BTC]
+    assert (price.bid, price.ask) == (100 * P, 101 * P)
+    mk.raw_tick(PriceItem(BTC, 103 * P, 4, 102 * P, None))
+    price = mk.engine.state.prices[BTC]
+    assert (price.bid, price.ask) == (102 * P, 103 * P)
+
+
+def test_a_price_in_whole_units_decimal_0_is_rescaled() -> None:
+    mk = Market(price_band_bps=0)
+    mk.raw_tick(item(100, 101, decimal=0))
+    price = mk.engine.state.prices[BTC]
+    assert (price.bid, price.ask) == (100 * P, 101 * P)
+    assert mk.engine.state.rejected == {}
