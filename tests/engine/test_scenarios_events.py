@@ -140,3 +140,24 @@ def test_open_trades_are_listed_in_opening_order_and_leave_when_closed() -> None
     mk.close("t0")
     mk.close("t2")
     assert ALICE not in mk.engine.user_trades
+
+
+def test_a_repeated_history_query_runs_again_with_its_own_limit() -> None:
+    mk = market()
+    for i in range(2):
+        mk.open(f"t{i}", asset=BTC, direction="LONG", margin="1")
+        mk.close(f"t{i}")
+    assert closed_ids(mk, "h", limit=1) == ["t1"]
+    mk.open("t2", asset=BTC, direction="LONG", margin="1")
+    mk.close("t2")
+    assert closed_ids(mk, "h") == ["t2"]  # the same orderId: the state now, its limit of 1
+
+
+def test_commands_are_counted_and_an_unknown_one_is_counted_as_rejected() -> None:
+    mk = market()
+    response, _ = mk.send("u", "TRANSFER_ALL", ALICE)
+    assert (response.status, response.data["code"]) == (m.ERROR, "UNKNOWN_COMMAND")
+    mk.send("q", m.GET_BALANCE, ALICE)
+    state = mk.engine.state
+    assert state.rejected == {"command_unknown": 1}
+    assert state.commands_applied == 3  # the account, the unknown command, the query

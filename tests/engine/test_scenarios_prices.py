@@ -130,3 +130,10 @@ def test_a_price_in_whole_units_decimal_0_is_rescaled() -> None:
     price = mk.engine.state.prices[BTC]
     assert (price.bid, price.ask) == (100 * P, 101 * P)
     assert mk.engine.state.rejected == {}
+
+
+def test_a_negative_decimal_is_refused() -> None:
+    mk = Market(price_band_bps=0)
+    mk.raw_tick(item(10, 10, decimal=-1))
+    assert mk.engine.state.rejected == {"price_precision": 1}
+    assert BTC not in mk.engine.state.prices
