@@ -8,6 +8,8 @@ import msgspec
 
 from engine import messages as m
 from engine.messages import Event, Response
+from engine.wire import decode_response, encode_response
+from tests.engine.driver import as_bytes, units
 from tests.engine.scenarios import ALICE, BOB, USD, Market
 
 BTC = "BTC_USDC"
@@ -161,3 +163,26 @@ def test_commands_are_counted_and_an_unknown_one_is_counted_as_rejected() -> Non
     state = mk.engine.state
     assert state.rejected == {"command_unknown": 1}
     assert state.commands_applied == 3  # the account, the unknown command, the query
+
+
+def test_create_account_answers_its_balances_whether_new_or_existing() -> None:
+    mk = market()
+    mk.open("t1", asset=BTC, direction="LONG", margin="12.5")
+    mk.account(BOB)
+    for order_id, email, created, free, locked in [
+        ("again", ALICE, False, 49_875_000, 125_000),
+        ("bob-again", BOB, False, 5_000 * USD, 0),
+    ]:
+        response, events = mk.send(order_id, m.CREATE_ACCOUNT, email)
+        data = decode_response(as_bytes(encode_response(response))).data
+        assert events == [] and response.message == "account already exists"
+        assert data["created"] is created
+        assert (units(data["usdBalance"]), units(data["lockedUsd"])) == (
+            free,
+            locked,
+        )
+        assert units(data["initialUsdBalance"]) == 5_000 * USD
+    response, _ = mk.send("carol", m.CREATE_ACCOUNT, "carol@example.com")
+    data = decode_response(as_bytes(encode_response(response))).data
+    assert (response.message, data["created"]) == ("account created successfully", True)
+    assert (units(data["usdBalance"]), units(data["lockedUsd"])) == (5_000 * USD, 0)
