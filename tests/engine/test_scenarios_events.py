@@ -186,3 +186,26 @@ def test_create_account_answers_its_balances_whether_new_or_existing() -> None:
     data = decode_response(as_bytes(encode_response(response))).data
     assert (response.message, data["created"]) == ("account created successfully", True)
     assert (units(data["usdBalance"]), units(data["lockedUsd"])) == (5_000 * USD, 0)
+
+
+def test_every_account_command_from_an_unknown_email_is_refused_as_such() -> None:
+    mk = market()
+    mk.open("t1", asset=BTC, direction="LONG", margin="1")
+    commands = [
+        (m.CLOSE_TRADE, {"tradeId": "t1"}),
+        (m.CREATE_TRADE, {"asset": BTC, "direction": "LONG", "margin": "1"}),
+        (m.GET_OPEN_TRADES, {}),
+        (m.GET_CLOSED_TRADES, {}),
+        (m.GET_BALANCE, {}),
+        (m.GET_USD_BALANCE, {}),
+    ]
+    for i, (command, data) in enumerate(commands):
+        response, events = mk.send(f"x{i}", command, "nobody@example.com", **data)
+        assert (response.status, response.data, events) == (
+            m.ERROR,
+            {"code": "ACCOUNT_NOT_FOUND", "field": "email"},
+            [],
+        ), command
+        response, _ = mk.send(f"e{i}", command, "", **data)
+        assert response.data == {"code": "INVALID_EMAIL", "field": "email"}, command
+    assert mk.engine.state.trades.keys() == {"t1"}
