@@ -119,6 +119,7 @@ def test_closed_history_is_newest_first_and_cut_exactly_at_its_limit() -> None:
     assert closed_ids(mk, "three", limit=3) == ["t4", "t3", "t2"]
     assert closed_ids(mk, "one", limit=1) == ["t4"]
     assert closed_ids(mk, "none", limit=0) == []
+    assert closed_ids(mk, "negative", limit=-1) == []
     assert closed_ids(mk, "more", limit=6) == ["t4", "t3", "t2", "t1", "t0"]
 
 
