@@ -210,3 +210,27 @@ def test_every_account_command_from_an_unknown_email_is_refused_as_such() -> Non
         response, _ = mk.send(f"e{i}", command, "", **data)
         assert response.data == {"code": "INVALID_EMAIL", "field": "email"}, command
     assert mk.engine.state.trades.keys() == {"t1"}
+
+
+def test_the_summary_counts_positions_per_asset_and_totals_the_money() -> None:
+    mk = Market({"BTC_USDC": 4, "ETH_USDC": 4, "SOL_USDC": 4})
+    mk.account()
+    mk.account(BOB)
+    mk.tick(BTC, "100", "101")
+    mk.tick("ETH_USDC", "10")
+    mk.open("t1", asset=BTC, direction="LONG", margin="10")
+    mk.open("t2", email=BOB, asset=BTC, direction="SHORT", margin="20")
+    mk.open("t3", asset="ETH_USDC", direction="SHORT", margin="30")
+    mk.close("t3")
+    summary = mk.engine.summary()
+    assert summary["positions_per_asset"] == {"BTC_USDC": 2, "ETH_USDC": 0, "SOL_USDC": 0}
+    assert (summary["accounts"], summary["open_positions"]) == (2, 2)
+    assert (summary["free"], summary["locked"], summary["house"]) == (
+        10_000 * USD - 30 * USD,
+        30 * USD,
+        0,
+    )
+    assert (summary["deposits"], summary["conserved"]) == (10_000 * USD, True)
+    assert summary["seq"] == mk.engine.state.seq == len(mk.outputs)
+    assert (summary["last_price_id"], summary["last_command_id"]) == ("1004-4", f"{mk.ms}-{mk.n}")
+    assert mk.engine.open_positions() == 2
