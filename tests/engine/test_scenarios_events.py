@@ -33,6 +33,7 @@ def test_account_created_event_credits_the_deposit() -> None:
         0,
         "",
     )
+    assert (event.margin_returned, event.close_price, event.asset) == (0, 0, "")
 
 
 def test_trade_opened_events_name_the_direction_debit_the_margin_and_carry_no_pnl() -> None:
@@ -56,6 +57,9 @@ def test_trade_opened_events_name_the_direction_debit_the_margin_and_carry_no_pn
             30,
         )
         assert (event.entry_price, event.price_decimals) == (entry, 4)
+        assert (event.email, event.asset, event.timestamp) == (ALICE, BTC, mk.ms)
+        trade = mk.engine.state.trades[order_id]
+        assert (trade.opened_at, trade.email, trade.asset) == (mk.ms, ALICE, BTC)
         assert (event.pnl, event.margin_returned, event.total_return) == (0, 0, 0)
         assert (event.close_price, event.exit_price) == (0, 0)
     assert mk.free() == 5_000 * USD - 250_000
