@@ -39,7 +39,7 @@ from tests.gateway.stack import (
     sign_in,
 )
 
-BODY = orjson.dumps({"asset": "BTC_USDC", "direction": "LONG", "margin": 100, "leverage": 20})
+BODY = orjson.dumps({"asset": "BTC_USDC", "direction": "LONG", "margin": "0.01", "leverage": 20})
 PRICES = {"BTC_USDC": (1_000_000_000, 999_990_000, 1_000_010_000)}
 
 

@@ -24,6 +24,8 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_margin: the largest margin of one trade, USD units (at most ``engine.amounts.MAX_USD``).
     price_band_bps: a tick whose bid or ask is more than this fraction (basis points) away from
         the asset's last accepted bid or ask is refused and counted, never applied; 0 = no band.
+    price_band_halt_after: after this many consecutive band refusals the asset is HALTED until
+        an operator resumes it (SET_MARKET_STATE); 0 = never.
     """
 
     assets: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_ASSETS))
@@ -36,6 +38,7 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idempotency_window: int = 100_000
     max_margin: int = MAX_USD
     price_band_bps: int = 5_000
+    price_band_halt_after: int = 0
 
     def __post_init__(self) -> None:
         if not self.assets:
@@ -58,3 +61,5 @@ class EngineConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(f"max_margin must be in 1..{MAX_USD}")
         if not 0 <= self.price_band_bps <= 100 * BPS:
             raise ValueError("price_band_bps must be in 0..1000000")
+        if self.price_band_halt_after < 0:
+            raise ValueError("price_band_halt_after must be >= 0")

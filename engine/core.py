@@ -14,11 +14,15 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
+from engine import admin
 from engine import messages as m
 from engine.amounts import max_units
 from engine.config import EngineConfig
+from engine.markets import HALTED, OPEN, check_can_open, check_limits, check_not_halted
 from engine.messages import Command, Event, Output, PriceBatch, PriceItem, Response
-from engine.money import BPS, AmountError, liquidation_level, pnl, rescale
+from engine.money import BPS, USD_SCALE, AmountError, liquidation_level, pnl, rescale
 from engine.orders import (
     CloseTradeData,
     CreateTradeData,
@@ -79,6 +83,9 @@ class Engine:
         self.config = state.config
         self.books: dict[str, TriggerBook] = {a: TriggerBook() for a in self.config.assets}
         self.user_trades: dict[str, dict[str, Trade]] = {}  # email -> open trades by ID
+        self.open_interest: dict[str, int] = {}  # asset -> sum of margin x leverage (tenths)
+        # Who may send operator commands (engine.admin): the daemon's ADMIN_EMAILS setting.
+        self.admins: frozenset[str] = frozenset()
         self._skip = set(state.quarantined)
         self._order_fifo: deque[str] = deque(state.receipts)  # remembered orderIds, oldest first
         self._window = self.config.idempotency_window
@@ -86,6 +93,7 @@ class Engine:
         for trade in state.trades.values():
             self._index(trade)
             by_asset.setdefault(trade.asset, []).append(trade)
+            self._add_interest(trade.asset, trade.margin * trade.leverage)
         for asset, trades in by_asset.items():
             self.books[asset].add_all(trades)  # in bulk: loading 10^5 positions stays fast
         self._handlers = {
@@ -97,6 +105,8 @@ class Engine:
             m.GET_OPEN_TRADES: self._get_open_trades,
             m.GET_CLOSED_TRADES: self._get_closed_trades,
         }
+        for name, handler in admin.HANDLERS.items():
+            self._handlers[name] = self._admin_only(handler)
 
     def quarantine(self, stream: str, entry_id: str) -> None:
         """Set an input entry aside: when it is reached it is skipped and counted, not applied.
@@ -149,18 +159,22 @@ class Engine:
     def apply_prices(self, batch: PriceBatch) -> list[Output]:
         """Update prices and fire the triggers they cross."""
         outputs: list[Output] = []
+        markets = self.state.markets
         for item in batch.items:
-            price = self._price(item)
+            halted = bool(markets) and markets.get(item.asset) == HALTED
+            price = self._price(item, outputs, band=not halted)
             if price is None:
                 continue
             self.state.prices[item.asset] = price
             self.state.ticks_applied += 1
+            if halted:  # recorded, never fired: the first tick after a resume fires
+                continue
             fired = self.books[item.asset].fired(price.bid, price.ask)
             if fired:
                 self._fire(item.asset, fired, price, outputs)
         return outputs
 
-    def _price(self, item: PriceItem) -> Price | None:
+    def _price(self, item: PriceItem, outputs: list[Output], band: bool = True) -> Price | None:
         decimals = self.config.assets.get(item.asset)
         if decimals is None:
             self._reject("price_unknown_asset")
@@ -182,15 +196,27 @@ class Engine:
         if ask > max_units(decimals):
             self._reject("price_out_of_range")
             return None
-        band = self.config.price_band_bps
+        width = self.config.price_band_bps if band else 0
         last = self.state.prices.get(item.asset)
-        if band and last is not None and (
-            abs(bid - last.bid) * BPS > band * last.bid
-            or abs(ask - last.ask) * BPS > band * last.ask
+        if width and last is not None and (
+            abs(bid - last.bid) * BPS > width * last.bid
+            or abs(ask - last.ask) * BPS > width * last.ask
         ):
-            self._reject("price_band")
+            self._band_reject(item.asset, outputs)
             return None
+        if self.state.band_rejects:
+            self.state.band_rejects.pop(item.asset, None)
         return Price(bid, ask, self.state.now_ms)
+
+    def _band_reject(self, asset: str, outputs: list[Output]) -> None:
+        """Count a price-band refusal; after ``price_band_halt_after`` in a row, halt."""
+        self._reject("price_band")
+        runs = self.state.band_rejects
+        runs[asset] = run = runs.get(asset, 0) + 1
+        limit = self.config.price_band_halt_after
+        if limit and run >= limit:
+            reason = f"price band: {run} consecutive prices refused"
+            self.set_market(asset, HALTED, reason, "", outputs)
 
     def _fire(self, asset: str, fired: list[Entry], price: Price, outputs: list[Output]) -> None:
         trades = self.state.trades
@@ -283,6 +309,13 @@ class Engine:
         asset, is_long, margin, leverage, entry, stop_loss, take_profit = validate_open(
             data, account.free, state.prices, state.now_ms, config
         )
+        if state.markets:
+            check_can_open(state.markets, asset)
+        if state.limits:
+            held = self.user_trades.get(account.email, {})
+            same = sum(1 for t in held.values() if t.asset == asset)
+            interest = self.open_interest.get(asset, 0)
+            check_limits(state.limits, asset, margin, leverage, interest, (len(held), same))
         state.trade_seq += 1
         trade = Trade(  # positional, in field order (trade_id ... seq): the hot path
             command.order_id,
@@ -302,6 +335,7 @@ class Engine:
         account.locked += margin
         state.trades[trade.trade_id] = trade
         self._index(trade)
+        self._add_interest(asset, margin * leverage)
         self.books[trade.asset].add(trade)
         outputs.append(self._trade_event(m.TRADE_OPENED, trade, account, -margin, command.order_id))
         view = opened_view(trade, account.free, config.assets[asset])
@@ -316,13 +350,14 @@ class Engine:
         trade = state.trades.get(trade_id)
         if trade is None or trade.email != command.email:
             raise Rejected("TRADE_NOT_FOUND", "no such open trade", "tradeId")
+        if state.markets:
+            check_not_halted(state.markets, trade.asset)
         # closing at a stale price would be a free option
         price = fresh_price(
             state.prices.get(trade.asset), trade.asset, state.now_ms, self.config.max_price_age_ms
         )
-        self.books[trade.asset].remove(trade)
         exit_price = price.bid if trade.is_long else price.ask
-        closed, event = self._settle(trade, exit_price, m.TRADE_CLOSED, command.order_id)
+        closed, event = self.close_at(trade, exit_price, m.TRADE_CLOSED, command.order_id)
         outputs.append(event)
         balance = event.balance
         view = closed_view(closed, self.config.assets[trade.asset], balance)
@@ -360,6 +395,7 @@ class Engine:
         state.house += trade.margin - returned
         del state.trades[trade.trade_id]
         self._unindex(trade)
+        self._add_interest(trade.asset, -trade.margin * trade.leverage)
         closed = ClosedTrade(
             trade, exit_price, returned - trade.margin, returned, event_type, state.now_ms
         )
@@ -370,7 +406,49 @@ class Engine:
         event = self._trade_event(event_type, trade, account, returned, order_id, exit_price)
         return closed, event
 
+    def close_at(
+        self, trade: Trade, exit_price: int, event_type: str, order_id: str
+    ) -> tuple[ClosedTrade, Event]:
+        """Close an open trade at ``exit_price`` now (a close by hand or by an operator)."""
+        self.books[trade.asset].remove(trade)
+        return self._settle(trade, exit_price, event_type, order_id)
+
+    # --- operator controls -----------------------------------------------------------------------
+
+    def _admin_only(self, handler: Any) -> Any:
+        def guarded(command: Command, outputs: list[Output]) -> Handled:
+            if command.email not in self.admins:
+                raise Rejected("FORBIDDEN", "operator commands need an admin email", "email")
+            result: Handled = handler(self, command, outputs)
+            return result
+
+        return guarded
+
+    def set_market(
+        self, asset: str, market_state: str, reason: str, order_id: str, outputs: list[Output]
+    ) -> None:
+        """Set an asset's market state and announce it (event MARKET_STATE_CHANGED)."""
+        markets = self.state.markets
+        if market_state == OPEN:
+            markets.pop(asset, None)
+        else:
+            markets[asset] = market_state
+        self.state.band_rejects.pop(asset, None)
+        event = self._event(m.MARKET_STATE_CHANGED, "", order_id, 0, 0)
+        outputs.append(
+            msgspec.structs.replace(event, asset=asset, market_state=market_state, reason=reason)
+        )
+
+    def balance_event(self, event_type: str, email: str, order_id: str, amount: int) -> Event:
+        """An event for a change of ``email``'s free balance by ``amount`` (already applied)."""
+        balance = self.state.accounts[email].free
+        return self._event(event_type, email, order_id, amount, balance)
+
     # --- helpers -------------------------------------------------------------------------------
+
+    def _add_interest(self, asset: str, notional: int) -> None:
+        interest = self.open_interest
+        interest[asset] = interest.get(asset, 0) + notional
 
     def _account(self, command: Command) -> Account:
         account = self.state.accounts.get(command.email)
@@ -476,6 +554,15 @@ class Engine:
     def open_positions(self) -> int:
         """How many trades are open."""
         return len(self.state.trades)
+
+    def market_states(self) -> dict[str, str]:
+        """Every asset's market state (for metrics)."""
+        markets = self.state.markets
+        return {asset: markets.get(asset, OPEN) for asset in self.config.assets}
+
+    def open_interest_usd(self) -> dict[str, float]:
+        """Open interest per asset in USD, for metrics only (a float: a gauge, not money)."""
+        return {a: self.open_interest.get(a, 0) / (10 * USD_SCALE) for a in self.config.assets}
 
     def summary(self) -> dict[str, Any]:
         """Accounts, positions per asset and money totals (for metrics, inspect and tests)."""

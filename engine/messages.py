@@ -18,7 +18,16 @@ CREATE_TRADE: Final = "CREATE_TRADE"
 CLOSE_TRADE: Final = "CLOSE_TRADE"
 GET_OPEN_TRADES: Final = "GET_OPEN_TRADES"
 GET_CLOSED_TRADES: Final = "GET_CLOSED_TRADES"
-COMMANDS: Final = frozenset(
+# Operator commands (engine.admin): only from an email in the engine's ADMIN_EMAILS.
+SET_MARKET_STATE: Final = "SET_MARKET_STATE"
+SET_LIMITS: Final = "SET_LIMITS"
+ADJUST_BALANCE: Final = "ADJUST_BALANCE"
+FORCE_CLOSE: Final = "FORCE_CLOSE"
+GET_REPORT: Final = "GET_REPORT"
+ADMIN_COMMANDS: Final = frozenset(
+    {SET_MARKET_STATE, SET_LIMITS, ADJUST_BALANCE, FORCE_CLOSE, GET_REPORT}
+)
+COMMANDS: Final = ADMIN_COMMANDS | frozenset(
     {
         CREATE_ACCOUNT,
         GET_BALANCE,
@@ -38,6 +47,9 @@ TRADE_CLOSED: Final = "TRADE_CLOSED"
 TRADE_STOP_LOSS: Final = "TRADE_STOP_LOSS"
 TRADE_TAKE_PROFIT: Final = "TRADE_TAKE_PROFIT"
 TRADE_LIQUIDATED: Final = "TRADE_LIQUIDATED"
+TRADE_FORCE_CLOSED: Final = "TRADE_FORCE_CLOSED"
+BALANCE_ADJUSTED: Final = "BALANCE_ADJUSTED"
+MARKET_STATE_CHANGED: Final = "MARKET_STATE_CHANGED"
 
 SUCCESS: Final = "success"
 ERROR: Final = "error"
@@ -109,6 +121,8 @@ class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     balance: int = 0  # the user's free balance after this event
     total_return: int = 0  # credited to the free balance by a close: margin + pnl (never < 0)
     price_decimals: int = 0  # the asset's price decimals (prices on the wire are human units)
+    reason: str = ""  # an operator's reason (BALANCE_ADJUSTED, TRADE_FORCE_CLOSED, ...)
+    market_state: str = ""  # MARKET_STATE_CHANGED: the asset's new state
 
 
 Output = Response | Event

@@ -101,13 +101,23 @@ class Read(msgspec.Struct, tag="read", array_like=True, frozen=True, gc=False):
     limit: int | None = None
 
 
+class Adjusted(msgspec.Struct, tag="adjusted", array_like=True, frozen=True, gc=False):
+    """An ADJUST_BALANCE answer: whose balance moved, by how much, why, and the balance after."""
+
+    email: str
+    amount: int
+    balance: int
+    reason: str
+    transaction_id: str
+
+
 class OpenTrades(msgspec.Struct, tag="open_trades", array_like=True, frozen=True, gc=False):
     """How snapshots before read receipts kept a GET_OPEN_TRADES answer; read, never written."""
 
     trades: tuple[Trade, ...]
 
 
-Answer = Opened | Closed | AccountAnswer | Read | OpenTrades
+Answer = Opened | Closed | AccountAnswer | Read | Adjusted | OpenTrades
 
 
 class Receipt(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -119,6 +129,17 @@ class Receipt(msgspec.Struct, array_like=True, frozen=True, gc=False):
     message: str
     data: Any = None
     answer: Answer | None = None
+
+
+class Limits(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """Risk limits of one scope (engine units: USD in 1/10,000, leverage in tenths); None = no
+    limit. Open interest is the notional of the open positions (margin x leverage) in USD."""
+
+    max_leverage: int | None = None
+    min_margin: int | None = None
+    max_margin: int | None = None
+    max_open_interest: int | None = None
+    max_open_positions_per_account: int | None = None
 
 
 class RememberedResponse(msgspec.Struct):
@@ -159,6 +180,13 @@ class EngineState(msgspec.Struct):
     ticks_applied: int = 0
     # Input entries the operator set aside (``--skip-entry``): "price:<id>" / "command:<id>".
     quarantined: list[str] = msgspec.field(default_factory=list)
+    # Operator controls (engine.markets, engine.admin): market states other than OPEN, limits
+    # by scope ("*" or an asset), balance adjustments by transactionId, and each asset's run of
+    # consecutive price-band rejects (for halting after N).
+    markets: dict[str, str] = msgspec.field(default_factory=dict)
+    limits: dict[str, Limits] = msgspec.field(default_factory=dict)
+    adjustments: dict[str, Adjusted] = msgspec.field(default_factory=dict)
+    band_rejects: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 # JSON, not msgpack: JSON integers have no width, so no amount can ever make a snapshot fail

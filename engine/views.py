@@ -13,7 +13,16 @@ import msgspec
 
 from engine.amounts import number
 from engine.money import USD_DECIMALS
-from engine.state import Account, AccountAnswer, Closed, ClosedTrade, Opened, Receipt, Trade
+from engine.state import (
+    Account,
+    AccountAnswer,
+    Adjusted,
+    Closed,
+    ClosedTrade,
+    Opened,
+    Receipt,
+    Trade,
+)
 
 _USD = ["USD"]
 LEVERAGE_DECIMALS = 1  # leverage is kept in tenths: the multiplier with one decimal
@@ -122,6 +131,17 @@ def closed_view(closed: ClosedTrade, decimals: int, balance: int | None = None) 
     )
 
 
+def adjusted_view(adjusted: Adjusted) -> dict[str, Any]:
+    """The answer to ADJUST_BALANCE."""
+    return {
+        "email": adjusted.email,
+        "amount": usd(adjusted.amount),
+        "usdBalance": usd(adjusted.balance),
+        "reason": adjusted.reason,
+        "transactionId": adjusted.transaction_id,
+    }
+
+
 def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
     """The data of a remembered answer, as it was first sent (for a repeated orderId)."""
     answer = receipt.answer
@@ -134,4 +154,6 @@ def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
         return closed_view(answer.closed, assets[trade.asset], answer.balance)
     if isinstance(answer, AccountAnswer):
         return account_view(receipt.email, answer)
+    if isinstance(answer, Adjusted):
+        return adjusted_view(answer)
     raise TypeError(f"a read is run again, not rebuilt from its receipt: {answer!r}")

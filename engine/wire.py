@@ -122,6 +122,8 @@ _KEYS = {
         "balance",
         "totalReturn",
         "priceDecimals",
+        "reason",
+        "marketState",
     ]
 }
 
@@ -387,6 +389,8 @@ def encode_event(event: Event) -> dict[str, str]:
         "amount": format_event_amount(event.amount, usd),
         "balance": format_event_amount(event.balance, usd),
         "priceDecimals": str(price),
+        "reason": event.reason,
+        "marketState": event.market_state,
     }
 
 
@@ -416,6 +420,8 @@ def decode_event(fields: Fields) -> Event:
         asset=_text(fields, "asset", required=False),
         order_id=_text(fields, "orderId", required=False),
         direction=_text(fields, "direction", required=False),
+        reason=_text(fields, "reason", required=False),
+        market_state=_text(fields, "marketState", required=False),
         leverage=tenths,
         **ints,
         **amounts,

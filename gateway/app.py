@@ -31,6 +31,8 @@ from gateway.errors import ApiError, api_error_handler, json_response
 from gateway.feed import Feed
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.openapi import build_document
+from gateway.options import OptionsMiddleware
+from gateway.redis_pool import connect
 from gateway.routes import account, auth, public, trading
 from gateway.schemas import InvalidField
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -99,7 +101,7 @@ def create_app(config: GatewayConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = Redis.from_url(config.redis_url, health_check_interval=30)
+        redis = connect(config.redis_url, config.redis_pool_size, config.redis_pool_wait_s)
         gw = Gateway(
             config=config,
             redis=redis,
@@ -117,7 +119,10 @@ def create_app(config: GatewayConfig) -> Starlette:
                 assets=[a.symbol for a in config.assets],
             ),
             metrics=metrics,
-            openapi_doc=build_document([a.symbol for a in config.assets]),
+            openapi_doc=build_document(
+                [a.symbol for a in config.assets],
+                price_decimals=max(a.decimals for a in config.assets),
+            ),
         )
         await gw.engine.start()
         await gw.feed.start()
@@ -146,15 +151,16 @@ def create_app(config: GatewayConfig) -> Starlette:
                 max_age=600,
             )
         )
-    middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))
-    routes: list[BaseRoute] = [
+    api_routes: list[BaseRoute] = [
         *auth.routes,
         *trading.routes,
         *account.routes,
         *public.routes,
         *ws.routes,
-        *_page_routes(),
     ]
+    middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))
+    middleware.append(Middleware(OptionsMiddleware, routes=api_routes))
+    routes = [*api_routes, *_page_routes()]
     return Starlette(
         routes=routes,
         middleware=middleware,

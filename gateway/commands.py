@@ -21,6 +21,7 @@ from gateway.auth import Session
 from gateway.engine_client import EngineTimeout, EngineUnavailable
 from gateway.errors import ApiError, json_response
 from gateway.orders import BadIdempotencyKey, order_id_for
+from gateway.redis_pool import store_error
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 
@@ -56,8 +57,10 @@ async def run(
             "or GET /api/v1/orders/{orderId}",
             order_id=order_id,
         ) from None
-    except EngineUnavailable:
-        raise ApiError(503, "unavailable", "engine queue unreachable", order_id=order_id) from None
+    except EngineUnavailable as exc:
+        error = store_error(exc.cause, "engine queue")
+        error.order_id = order_id
+        raise error from None
     latency_ms = round((time.perf_counter() - start) * 1000, 3)
     body = envelope(order_id, response.status, response.data, response.message, latency_ms)
     return json_response(body, 200 if response.status == SUCCESS else 422)

@@ -21,7 +21,8 @@ WEAK_SECRETS = frozenset(
     {DEV_JWT_SECRET, "secret", "changeme", "change-me", "jwt-secret", "dev", "test", "password"}
 )
 MIN_SECRET_BYTES = 32
-# The engine's own default asset table, so the two agree unless SUPPORTED_ASSETS says otherwise.
+# The engine's own default asset table (the reference's BTC, ETH, SOL and ADA, ADA_USDC at 4
+# decimals as Backpack quotes it), so the two agree unless SUPPORTED_ASSETS says otherwise.
 DEFAULT_ASSETS = ",".join(f"{name}:{places}" for name, places in ENGINE_ASSETS.items())
 
 
@@ -46,6 +47,8 @@ class GatewayConfig:
     port: int = 8000
     workers: int = 1
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_pool_size: int = 256
+    redis_pool_wait_s: float = 5.0
     jwt_secret: str = ""
     jwt_ttl_s: int = 7 * 24 * 3600
     magic_link_ttl_s: int = 15 * 60
@@ -97,6 +100,11 @@ ENV: dict[str, tuple[str, str]] = {
     "port": ("GATEWAY_PORT", "port to listen on"),
     "workers": ("GATEWAY_WORKERS", "uvicorn worker processes"),
     "redis_url": ("REDIS_URL", "Redis holding the engine streams, tokens and rate limits"),
+    "redis_pool_size": ("REDIS_POOL_SIZE", "Redis connections per gateway process"),
+    "redis_pool_wait_s": (
+        "REDIS_POOL_WAIT_S",
+        "wait for a free Redis connection, seconds; then 429 (busy), never 503",
+    ),
     "jwt_secret": ("JWT_SECRET", f"HS256 secret, at least {MIN_SECRET_BYTES} bytes outside dev"),
     "jwt_ttl_s": ("JWT_TTL_S", "session (authToken cookie) lifetime, seconds"),
     "magic_link_ttl_s": ("MAGIC_LINK_TTL_S", "sign-in link lifetime, seconds"),
@@ -215,7 +223,7 @@ def validate(config: GatewayConfig) -> GatewayConfig:
             raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
     for name in ("port", "workers", "jwt_ttl_s", "magic_link_ttl_s", "engine_timeout_ms",
                  "max_body_bytes", "ws_max_backlog", "ws_max_per_user",
-                 "engine_heartbeat_max_age_s"):
+                 "engine_heartbeat_max_age_s", "redis_pool_size", "redis_pool_wait_s"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
     for name in ("rate_ip_per_min", "rate_user_per_min", "rate_signup_ip_per_hour",

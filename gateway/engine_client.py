@@ -19,8 +19,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.messages import Command, Response
-from engine.wire import WireError, decode_response, encode_command
+from engine.messages import Command
+from engine.wire import WireError, encode_command
+from gateway.answers import Answer, decode_answer
 
 log = logging.getLogger("gateway.engine")
 LATE_KEEP = 10_000  # timed-out orderIds whose late responses this process remembers
@@ -53,7 +54,11 @@ class EngineTimeout(Exception):
 
 
 class EngineUnavailable(Exception):
-    """The command could not be queued (Redis unreachable)."""
+    """The command could not be queued; ``cause`` is the Redis error (``PoolBusy``: load)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class EngineClient:
@@ -73,14 +78,14 @@ class EngineClient:
         self._command_stream = command_stream
         self._response_stream = response_stream
         self._timeout_s = timeout_ms / 1000
-        self._waiters: dict[str, list[asyncio.Future[Response]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[Answer]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._cursor = "0-0"
         self.stopping = False
         self.last_response_at = 0.0  # monotonic time of the last response read, 0 if none
         self.timeouts = 0
         # orderId -> late response (None until it arrives), for orders that timed out here.
-        self._late: OrderedDict[str, Response | None] = OrderedDict()
+        self._late: OrderedDict[str, Answer | None] = OrderedDict()
         self.responses = 0
 
     async def start(self) -> None:
@@ -111,10 +116,10 @@ class EngineClient:
 
     async def call(
         self, command: str, email: str, trade_data: dict[str, Any], order_id: str
-    ) -> Response:
+    ) -> Answer:
         """Send one command and return the engine's response; raise EngineTimeout/Unavailable."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Response] = loop.create_future()
+        future: asyncio.Future[Answer] = loop.create_future()
         self._waiters.setdefault(order_id, []).append(future)
         try:
             fields = encode_command(
@@ -129,7 +134,7 @@ class EngineClient:
             try:
                 entry = await self._redis.xadd(self._command_stream, fields)  # type: ignore[arg-type]
             except (RedisError, OSError) as exc:
-                raise EngineUnavailable(str(exc)) from None
+                raise EngineUnavailable(exc) from None
             try:
                 return await asyncio.wait_for(future, self._timeout_s)
             except TimeoutError:
@@ -169,7 +174,7 @@ class EngineClient:
 
     def _deliver(self, fields: Any) -> None:
         try:
-            response = decode_response(fields)
+            response = decode_answer(fields)
         except WireError as exc:
             log.warning("undecodable engine_response entry: %s", exc)
             return
@@ -184,6 +189,6 @@ class EngineClient:
             if not future.done():
                 future.set_result(response)
 
-    def late_response(self, order_id: str) -> Response | None:
+    def late_response(self, order_id: str) -> Answer | None:
         """The response to an order that timed out in this process, if it has arrived since."""
         return self._late.get(order_id)

@@ -17,7 +17,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from engine.messages import Event
-from engine.wire import WireError, decode_event, decode_price_batch
+from engine.wire import WireError, decode_event, decode_price_batch, encode_event
 from gateway.engine_client import stop_reader
 
 log = logging.getLogger("gateway.feed")
@@ -38,30 +38,9 @@ class Tick:
 
 
 def event_json(entry_id: str, event: Event) -> dict[str, Any]:
-    """An engine event as the WebSocket sends it (the stream's camelCase field names)."""
-    return {
-        "type": "event",
-        "id": entry_id,
-        "event": {
-            "eventType": event.event_type,
-            "tradeId": event.trade_id,
-            "email": event.email,
-            "asset": event.asset,
-            "pnl": event.pnl,
-            "marginReturned": event.margin_returned,
-            "closePrice": event.close_price,
-            "timestamp": event.timestamp,
-            "seq": event.seq,
-            "orderId": event.order_id,
-            "direction": event.direction,
-            "margin": event.margin,
-            "leverage": event.leverage,
-            "entryPrice": event.entry_price,
-            "exitPrice": event.exit_price,
-            "amount": event.amount,
-            "balance": event.balance,
-        },
-    }
+    """An engine event as the WebSocket sends it: the stream's fields as ``engine.wire``
+    defines them (amounts as decimal strings, ``priceDecimals`` beside prices), never copied."""
+    return {"type": "event", "id": entry_id, "event": encode_event(event)}
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -231,8 +210,8 @@ class Feed:
                     "type": "prices",
                     "id": entry_id,
                     "prices": [
-                        {"asset": t.asset, "price": t.price, "bid": t.bid, "ask": t.ask,
-                         "decimal": t.decimal, "timestamp": t.timestamp}
+                        {"asset": t.asset, "price": str(t.price), "bid": str(t.bid),
+                         "ask": str(t.ask), "decimal": t.decimal, "timestamp": t.timestamp}
                         for t in ticks
                     ],
                 }

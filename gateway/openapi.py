@@ -12,6 +12,11 @@ from typing import Any
 import msgspec
 
 from gateway import schemas
+from gateway.openapi_bodies import (
+    IDEMPOTENCY_SCHEMA,
+    engine_request_schema,
+    patch_trade_amounts,
+)
 
 REF = "#/components/schemas/{name}"
 _STRUCTS = (
@@ -25,6 +30,8 @@ _STRUCTS = (
     schemas.SessionBody,
     schemas.PriceBody,
     schemas.AssetsBody,
+    schemas.Empty,
+    schemas.ClosedTradesQuery,
     schemas.OrderPending,
     schemas.HealthBody,
 )
@@ -65,7 +72,7 @@ _IDEMPOTENCY = {
     "required": False,
     "description": "Retry-safe key (1-64 of A-Z a-z 0-9 _ . : -); the same key returns the "
     "original result",
-    "schema": {"type": "string"},
+    "schema": IDEMPOTENCY_SCHEMA,
 }
 _CSRF = {
     "name": "X-CSRF-Token",
@@ -97,13 +104,28 @@ def _engine_op(summary: str, *, body: type | None = None, params: list | None = 
     return op
 
 
-def build_document(assets: list[str] | None = None, version: str = "1") -> dict[str, Any]:
-    """The whole OpenAPI document as a dict; ``assets`` (the supported symbols) become enums."""
+def build_document(
+    assets: list[str] | None = None, version: str = "1", price_decimals: int = 4
+) -> dict[str, Any]:
+    """The whole OpenAPI document as a dict; ``assets`` (the supported symbols) become enums,
+    ``price_decimals`` (the most any asset has) bounds the decimals of a price."""
     _, components = msgspec.json.schema_components(_STRUCTS, ref_template=REF)
     asset_schema: dict[str, Any] = {"type": "string"}
     if assets:
         asset_schema["enum"] = list(assets)
         components["CreateTradeRequest"]["properties"]["asset"] = dict(asset_schema)
+    patch_trade_amounts(components["CreateTradeRequest"], price_decimals)
+    components["EngineRequest"] = engine_request_schema(
+        {
+            command: components[kind.__name__]
+            for command, kind in schemas.COMMAND_PARAMS.items()
+        }
+    )
+    components["SupportedAssets"] = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "The documented plain array of symbols",
+    }
     signup = {
         "summary": "Mail a single-use sign-in link (15 min) to the address",
         "requestBody": {
@@ -167,7 +189,13 @@ def build_document(assets: list[str] | None = None, version: str = "1") -> dict[
         },
         "/api/v1/account/balance": {"get": _engine_op("Balance record (GET_BALANCE)")},
         "/api/v1/account/balance/usd": {"get": _engine_op("Free USD (GET_USD_BALANCE)")},
-        "/api/v1/account/assets": {"get": _engine_op("Account assets (GET_BALANCE)")},
+        "/api/v1/account/assets": {
+            "get": {
+                "summary": "Supported assets and their price decimals (signed in)",
+                "security": _SECURED,
+                "responses": {"200": _json(schemas.AssetsBody, "Assets"), **_errors(401, 429, 503)},
+            }
+        },
         "/api/v1/trades/open": {"get": _engine_op("Open trades (GET_OPEN_TRADES)")},
         "/api/v1/trades/closed": {
             "get": _engine_op(
@@ -204,7 +232,8 @@ def build_document(assets: list[str] | None = None, version: str = "1") -> dict[
         },
         "/api/v1/price": {
             "get": {
-                "summary": "Last price of an asset (integers in the asset's decimals)",
+                "summary": "Last price of an asset: price, bid and ask are the scaled integer as a "
+                "string (\"236140000\" at decimal 6 is 236.14)",
                 "parameters": [
                     {"name": "asset", "in": "query", "required": True, "schema": asset_schema}
                 ],
@@ -213,11 +242,29 @@ def build_document(assets: list[str] | None = None, version: str = "1") -> dict[
         },
         "/api/v1/supportedAssets": {
             "get": {
+                "summary": "Tradable asset symbols (a plain array, as documented)",
+                "responses": {
+                    "200": {
+                        "description": "Symbols",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": REF.format(name="SupportedAssets")}
+                            }
+                        },
+                    },
+                    **_errors(429, 503),
+                },
+            }
+        },
+        "/api/v1/assets": {
+            "get": {
                 "summary": "Tradable assets and their price decimals",
                 "responses": {"200": _json(schemas.AssetsBody, "Assets"), **_errors(429, 503)},
             }
         },
         "/healthz": {"get": _probe("The process serves HTTP")},
+        "/health": {"get": {**_probe("The process serves HTTP (documented name)"),
+                            "operationId": "health"}},
         "/livez": {"get": _probe("Background readers alive")},
         "/readyz": {"get": _probe("Redis reachable and engine alive")},
         "/metrics": {
@@ -237,9 +284,11 @@ def build_document(assets: list[str] | None = None, version: str = "1") -> dict[
         "info": {
             "title": "CFD exchange gateway",
             "version": version,
-            "description": "Money is integers: USD with 4 decimals (10000 = 1 USD), prices in the "
-            "asset's decimals, leverage in tenths (10 = 1x). Live prices and your own events: "
-            "WebSocket /api/v1/ws (see the README).",
+            "description": "Amounts are in human units, read exactly from their text: margin "
+            "1000 is 1000 USD, 230.50 or \"230.5\" a price; leverage is in tenths (10 = 1x). "
+            "Answers' data carry exact JSON numbers (5445.0095); /price gives the scaled "
+            "integer as a string with its decimal. Live prices and your own events: WebSocket "
+            "/api/v1/ws (see the README and docs/protocol.md).",
         },
         "paths": paths,
         "components": {

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
-from engine.messages import Response
-from engine.wire import WireError, decode_response
+from engine.wire import WireError
+from gateway.answers import Answer, decode_answer
 
 PENDING_PREFIX = "gateway:pending:"
 PENDING_TTL_S = 24 * 3600
@@ -30,16 +30,16 @@ async def remember_pending(redis: Redis, order_id: str, command_entry_id: str) -
     await redis.set(PENDING_PREFIX + order_id, command_entry_id, ex=PENDING_TTL_S)
 
 
-def _decode(fields: object) -> Response | None:
+def _decode(fields: object) -> Answer | None:
     try:
-        return decode_response(fields)  # type: ignore[arg-type]
+        return decode_answer(fields)  # type: ignore[arg-type]
     except WireError:
         return None
 
 
 async def find(
     redis: Redis, response_stream: str, order_id: str
-) -> Response | Literal["pending"] | None:
+) -> Answer | Literal["pending"] | None:
     """The order's response, ``"pending"`` while the engine has not answered, None if unknown."""
     wanted = order_id.encode()
     since = await redis.get(PENDING_PREFIX + order_id)

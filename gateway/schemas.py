@@ -1,9 +1,9 @@
 """Request and response bodies as msgspec Structs: decoded and validated once, at the edge.
 
 Every validation failure becomes ``InvalidField(field, message)``, which the app answers with a
-400 naming the field. Amounts stay exactly what the client sent (an integer in scaled units or
-an exact decimal string) and are checked here with ``engine.money.parse_decimal`` so that the
-engine never sees one it would have to reject for its shape.
+400 naming the field. Bodies are decoded with ``float_hook=str``: a JSON number with a fraction
+or an exponent reaches the Structs as its source text, never as a float, so an amount is an
+integer (whole units) or text, and ``gateway.amounts`` reads it exactly.
 """
 
 from __future__ import annotations
@@ -13,20 +13,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from engine.money import USD_DECIMALS, AmountError, parse_decimal
-
-_MAX_AMOUNT = 10**18  # msgspec bounds must fit int64
-
 Email = Annotated[
     str, msgspec.Meta(min_length=3, max_length=254, extra_json_schema={"format": "email"})
 ]
-# Integers in scaled units, or exact decimal strings; the USD one allows at most 4 decimals.
-Amount = Annotated[int, msgspec.Meta(gt=0, lt=_MAX_AMOUNT)] | Annotated[
-    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[0-9]{1,20}(\.[0-9]{1,18})?$")
-]
-UsdAmount = Annotated[int, msgspec.Meta(gt=0, lt=_MAX_AMOUNT)] | Annotated[
-    str, msgspec.Meta(min_length=1, max_length=24, pattern=r"^[0-9]{1,18}(\.[0-9]{1,4})?$")
-]
+# Whole units as a JSON integer, or the text of a decimal (a string, or a JSON number's source
+# text). Ranges and decimals are checked by ``engine.amounts.parse_amount`` (gateway.amounts);
+# the OpenAPI document states them exactly (gateway.openapi_amounts).
+Amount = int | str
 TradeId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
@@ -47,11 +40,11 @@ class SignupRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CreateTradeRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """CREATE_TRADE. margin: USD with 4 decimals (10000 = 1 USD) or "100.5"; leverage in tenths."""
+    """CREATE_TRADE. Amounts in human units (margin 1000 = 1000 USD); leverage in tenths."""
 
     asset: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     direction: Literal["LONG", "SHORT"]
-    margin: UsdAmount
+    margin: Amount
     leverage: Annotated[int, msgspec.Meta(ge=10, le=1000)] = 10
     stopLossPrice: Amount | None = None
     takeProfitPrice: Amount | None = None
@@ -133,12 +126,18 @@ class SessionBody(msgspec.Struct):
     csrfToken: str
 
 
+ScaledPrice = Annotated[str, msgspec.Meta(pattern="^[0-9]{1,40}$")]
+
+
 class PriceBody(msgspec.Struct):
+    """The documented ``{asset, price, decimal}``: price is the scaled integer as a string
+    (``"236140000"`` at ``decimal`` 6 is 236.14); bid, ask, timestamp and id are additive."""
+
     asset: str
-    price: int
-    bid: int
-    ask: int
+    price: ScaledPrice
     decimal: int
+    bid: ScaledPrice
+    ask: ScaledPrice
     timestamp: int
     id: str
 
@@ -149,7 +148,12 @@ class AssetBody(msgspec.Struct):
 
 
 class AssetsBody(msgspec.Struct):
+    """The asset table with each asset's price decimals (``GET /api/v1/assets``)."""
+
     assets: list[AssetBody]
+
+
+SupportedAssets = list[str]  # the documented plain array of symbols
 
 
 class OrderPending(msgspec.Struct):
@@ -182,16 +186,35 @@ def _field_of(exc: msgspec.ValidationError) -> tuple[str, str]:
     return path or "body", message
 
 
+class NumberText(str):
+    """The source text of a JSON number with a fraction or an exponent (``"230.50"``)."""
+
+
+# JSON numbers with a fraction or an exponent decode to their source text: never a float.
+_exact_json = msgspec.json.Decoder(float_hook=NumberText)
+_INTEGRAL = re.compile(r"-?[0-9]{1,18}\.0+")
+_WALK_DEPTH = 3  # the body, tradeData and one more level is all a request has
+
+
+def _integral_numbers(value: Any, depth: int = 0) -> Any:
+    """JSON numbers such as ``70.0`` as the integers they are (JSON Schema calls them integers,
+    so ``"limit": 70.0`` is a valid integer); every other number stays its text."""
+    if type(value) is NumberText:
+        return int(value.partition(".")[0]) if _INTEGRAL.fullmatch(value) else str(value)
+    if depth < _WALK_DEPTH and isinstance(value, dict):
+        return {k: _integral_numbers(v, depth + 1) for k, v in value.items()}
+    return value
+
+
 def decode_body(body: bytes, kind: type[Any]) -> Any:
     """Decode JSON ``body`` into ``kind``; raise ``InvalidField`` with the failing field."""
     try:
-        return msgspec.json.decode(body or b"null", type=kind)
-    except msgspec.ValidationError as exc:
-        raise InvalidField(*_field_of(exc)) from None
+        data = _exact_json.decode(body or b"null")
     except msgspec.DecodeError as exc:
         raise InvalidField("body", f"malformed JSON: {exc}") from None
     except RecursionError:
         raise InvalidField("body", "JSON nested too deeply") from None
+    return convert(_integral_numbers(data), kind)
 
 
 def convert(data: Any, kind: type[Any]) -> Any:
@@ -202,30 +225,6 @@ def convert(data: Any, kind: type[Any]) -> Any:
         raise InvalidField(*_field_of(exc)) from None
     except RecursionError:
         raise InvalidField("body", "JSON nested too deeply") from None
-
-
-def check_amount(field: str, value: int | str | None, decimals: int) -> None:
-    """Refuse a decimal string the engine could not represent exactly at ``decimals``."""
-    if isinstance(value, str):
-        if value != value.strip():
-            raise InvalidField(field, "must not contain whitespace")
-        try:
-            scaled = parse_decimal(value, decimals)
-        except AmountError as exc:
-            raise InvalidField(field, str(exc)) from None
-        if scaled <= 0:
-            raise InvalidField(field, "must be greater than 0")
-
-
-def check_trade(req: CreateTradeRequest, price_decimals: int | None) -> None:
-    """Cross-field checks of CREATE_TRADE that the types cannot express."""
-    if price_decimals is None:
-        raise InvalidField("asset", f"unsupported asset {req.asset!r}")
-    check_amount("margin", req.margin, USD_DECIMALS)
-    for name in ("stopLossPrice", "takeProfitPrice", "expectedPrice"):
-        check_amount(name, getattr(req, name), price_decimals)
-    if req.maxSlippageBps is not None and req.expectedPrice is None:
-        raise InvalidField("maxSlippageBps", "needs expectedPrice")
 
 
 def trade_data(params: msgspec.Struct) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection, Request
 from gateway import ratelimit
 from gateway.auth import AuthError, Session, csrf_ok, revoked_key, user_key, verify_jwt
 from gateway.errors import ApiError
+from gateway.redis_pool import store_error
 
 AUTH_COOKIE = "authToken"
 CSRF_COOKIE = "csrfToken"
@@ -101,8 +102,8 @@ async def guard(request: Request, *, auth: bool) -> Session | None:
         verdict = await ratelimit.check(
             gw.redis, limits, revoked_key(session.jti) if session else None
         )
-    except (RedisError, OSError):
-        raise ApiError(503, "unavailable", "session store unreachable") from None
+    except (RedisError, OSError) as exc:
+        raise store_error(exc, "session store") from None
     if verdict.revoked:
         raise ApiError(401, "unauthorized", "session signed out")
     if verdict.limited is not None:

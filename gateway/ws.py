@@ -47,31 +47,38 @@ async def _session(ws: WebSocket) -> Session | None:
     return session
 
 
+async def refuse(ws: WebSocket, code: int) -> None:
+    """Accept, then close with ``code``: a close before accepting is an HTTP 403 at the
+    handshake, and a client could not tell why; the README promises these codes."""
+    await ws.accept()
+    await ws.close(code=code)
+
+
 async def endpoint(ws: WebSocket) -> None:
     gw = ws.app.state.gw
     cfg = gw.config
     # Browsers send cookies with cross-site WebSocket handshakes: check the origin first.
     if not origin_allowed(ws, cfg.public_url, cfg.cors_origins):
-        await ws.close(code=4403)
+        await refuse(ws, 4403)
         return
     last_event_id = ws.query_params.get("lastEventId")
     if last_event_id is not None and not _ENTRY_ID.fullmatch(last_event_id):
-        await ws.close(code=4400)
+        await refuse(ws, 4400)
         return
     try:
         session = await _session(ws)
         limits = [ratelimit.Limit("ip", client_ip(ws), cfg.rate_ip_per_min, 60)]
         limited = (await ratelimit.check(gw.redis, limits)).limited
     except ApiError:
-        await ws.close(code=4401)
+        await refuse(ws, 4401)
         return
-    except RedisError:
-        await ws.close(code=1013)
+    except RedisError:  # 1013 "try again later": Redis unreachable or every connection busy
+        await refuse(ws, 1013)
         return
     if limited is not None or (
         session is not None and gw.feed.sockets_of(session.email) >= cfg.ws_max_per_user
     ):
-        await ws.close(code=4429)
+        await refuse(ws, 4429)
         return
     await ws.accept()
     sub = gw.feed.subscribe(session.email if session else None)

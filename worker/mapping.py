@@ -35,8 +35,12 @@ CLOSE_REASONS: Final = {
     m.TRADE_STOP_LOSS: "stop_loss",
     m.TRADE_TAKE_PROFIT: "take_profit",
     m.TRADE_LIQUIDATED: "liquidated",
+    m.TRADE_FORCE_CLOSED: "force_closed",
 }
-EVENT_TYPES: Final = frozenset({m.ACCOUNT_CREATED, m.TRADE_OPENED, *CLOSE_REASONS})
+EVENT_TYPES: Final = frozenset(
+    {m.ACCOUNT_CREATED, m.TRADE_OPENED, m.BALANCE_ADJUSTED, m.MARKET_STATE_CHANGED,
+     *CLOSE_REASONS}
+)
 
 # Answers' amounts arrive as exact Decimals (engine.wire): stored as exact JSON numbers.
 _json = msgspec.json.Encoder(decimal_format="number")
@@ -71,8 +75,12 @@ TradeCloseRow = tuple[
 """trade_id, email, asset, direction, margin, leverage, entry_price, close_reason, exit_price,
 close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id, total_return,
 price_decimals"""
-LedgerRow = tuple[int, str, int, int, int, str, str, str | None, str | None, int]
-"""seq, email, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts"""
+LedgerRow = tuple[int, str, int, int, int, str, str, str | None, str | None, int, str | None]
+"""seq, email, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts,
+note (an operator's reason)"""
+AuditRow = tuple[str, str, str, str, int]
+"""entry_id, actor, action, parameters (JSON text), ts_ms: a change the engine made on its own
+(operator commands are audited by the database from the orders table, migration 0004)"""
 CommandRow = tuple[str, str, str, str, int, str, int | None, int | None]
 """order_id, command, email, trade_data (JSON text), command_ts, command_entry, amount, leverage"""
 ResponseRow = tuple[str, str, str, str, int, int, str]
@@ -165,12 +173,27 @@ def response_row(entry_id: str, response: Response) -> ResponseRow:
 
 @dataclass(slots=True)
 class EventRows:
-    """The rows one event becomes: always one ledger row, plus a user or a trade side."""
+    """The rows one event becomes: a ledger row for every balance change, plus a user or a
+    trade side; an audit row for a market state the engine changed on its own."""
 
-    ledger: LedgerRow
+    ledger: LedgerRow | None
     user: UserRow | None = None
     trade_open: TradeOpenRow | None = None
     trade_close: TradeCloseRow | None = None
+    audit: AuditRow | None = None
+
+
+def _market_rows(entry_id: str, event: Event) -> EventRows:
+    """A market state change moves no money: audited when the engine made it on its own (an
+    operator's SET_MARKET_STATE is audited with its command)."""
+    if event.order_id:
+        return EventRows(None)
+    parameters = {"asset": event.asset, "state": event.market_state, "reason": event.reason}
+    return EventRows(
+        None,
+        audit=(entry_id, "engine", event.event_type, _json_text("parameters", parameters),
+               _check_int("timestamp", event.timestamp)),
+    )
 
 
 def event_rows(entry_id: str, event: Event) -> EventRows:
@@ -180,10 +203,13 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
         raise MappingError(f"unknown eventType {event.event_type[:64]!r}")
     if event.seq <= 0:
         raise MappingError("event has no positive seq")
+    for name in ("event_type", "trade_id", "email", "asset", "order_id", "direction", "reason",
+                 "market_state"):
+        _check_text(name, getattr(event, name))
+    if event.event_type == m.MARKET_STATE_CHANGED:
+        return _market_rows(entry_id, event)
     if not event.email:
         raise MappingError("event has no email")
-    for name in ("event_type", "trade_id", "email", "asset", "order_id", "direction"):
-        _check_text(name, getattr(event, name))
     for name in ("pnl", "margin_returned", "close_price", "timestamp", "seq", "margin",
                  "leverage", "entry_price", "exit_price", "amount", "balance", "total_return",
                  "price_decimals"):
@@ -200,9 +226,12 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
         event.trade_id or None,
         event.order_id or None,
         event.timestamp,
+        event.reason or None,
     )
     if event.event_type == m.ACCOUNT_CREATED:
         return EventRows(ledger, user=(event.email, event.amount, event.seq, event.timestamp))
+    if event.event_type == m.BALANCE_ADJUSTED:
+        return EventRows(ledger)
     if not event.trade_id:
         raise MappingError(f"{event.event_type} has no tradeId")
     if event.event_type == m.TRADE_OPENED:
@@ -236,10 +265,12 @@ class Rows:
     ledger: dict[int, LedgerRow] = field(default_factory=dict)
     commands: dict[str, CommandRow] = field(default_factory=dict)
     responses: dict[str, ResponseRow] = field(default_factory=dict)
+    audit: dict[str, AuditRow] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return (len(self.users) + len(self.trade_opens) + len(self.trade_closes)
-                + len(self.ledger) + len(self.commands) + len(self.responses))
+                + len(self.ledger) + len(self.commands) + len(self.responses)
+                + len(self.audit))
 
     def add_command(self, row: CommandRow) -> None:
         old = self.commands.get(row[0])
@@ -252,7 +283,10 @@ class Rows:
             self.responses[row[0]] = row
 
     def add_event(self, rows: EventRows) -> None:
-        self.ledger.setdefault(rows.ledger[0], rows.ledger)
+        if rows.ledger is not None:
+            self.ledger.setdefault(rows.ledger[0], rows.ledger)
+        if rows.audit is not None:
+            self.audit.setdefault(rows.audit[0], rows.audit)
         if rows.user is not None:
             old_user = self.users.get(rows.user[0])
             if old_user is None or rows.user[2] < old_user[2]:

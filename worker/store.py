@@ -60,10 +60,18 @@ WHERE trades.closed_seq IS NULL OR trades.closed_seq > EXCLUDED.closed_seq
 
 _LEDGER = """
 INSERT INTO ledger (seq, email, amount, balance_before, balance_after, reason, reference,
-                    trade_id, order_id, ts)
+                    trade_id, order_id, ts, note)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[])
 ON CONFLICT (seq) DO NOTHING
+"""
+
+# Changes the engine made on its own; operator commands are audited by a trigger on orders.
+_AUDIT = """
+INSERT INTO audit_log (entry_id, actor, action, parameters, ts_ms, status)
+SELECT e, a, act, p::jsonb, ts, 'success'
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS u(e, a, act, p, ts)
+ON CONFLICT DO NOTHING
 """
 
 # Stream entry IDs compare as (ms, seq) numbers, not as text ("10-0" > "9-0").
@@ -120,9 +128,10 @@ async def write_rows(conn: asyncpg.Connection, rows: Rows) -> None:
         (_USERS, list(rows.users.values()), 4),
         (_TRADE_OPENS, list(rows.trade_opens.values()), 11),
         (_TRADE_CLOSES, list(rows.trade_closes.values()), 17),
-        (_LEDGER, list(rows.ledger.values()), 10),
+        (_LEDGER, list(rows.ledger.values()), 11),
         (_COMMANDS, list(rows.commands.values()), 8),
         (_RESPONSES, list(rows.responses.values()), 7),
+        (_AUDIT, list(rows.audit.values()), 5),
     )
     async with conn.transaction():
         for sql, table_rows, width in statements:

@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
     )
     engine, header = starting_point(settings, store)
+    engine.admins = frozenset(settings.admin_emails)
     for stream, entry_id in settings.skip_entries:
         engine.quarantine(stream, entry_id)
         logs.warning(

@@ -138,7 +138,12 @@ class Daemon:
         self._rejected_seen = sum(state.rejected.values())
         self._errors_seen = 0
         self._metrics_server: asyncio.Server | None = None
-        self.metrics.watch(engine.open_positions, lambda: dict(self.engine.state.rejected))
+        self.metrics.watch(
+            engine.open_positions,
+            lambda: dict(self.engine.state.rejected),
+            self.engine.market_states,
+            self.engine.open_interest_usd,
+        )
 
     # -- life cycle --------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -34,6 +34,40 @@ class _Rejections(Collector):
         for kind, count in sorted(self.source().items()):
             family.add_metric([kind], count)
         yield family
+
+
+MARKET_STATES = ("OPEN", "CLOSE_ONLY", "HALTED")
+
+
+class _Markets(Collector):
+    """Each asset's market state (1 for the state it is in) and open interest (USD notional)."""
+
+    def __init__(
+        self,
+        states: Callable[[], Mapping[str, str]],
+        interest: Callable[[], Mapping[str, float]],
+    ) -> None:
+        self.states = states
+        self.interest = interest
+
+    def collect(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "engine_market_state",
+            "1 for the state each asset's market is in (OPEN, CLOSE_ONLY, HALTED), else 0",
+            labels=["asset", "state"],
+        )
+        for asset, current in sorted(self.states().items()):
+            for name in MARKET_STATES:
+                state.add_metric([asset, name], 1.0 if name == current else 0.0)
+        yield state
+        interest = GaugeMetricFamily(
+            "engine_open_interest_usd",
+            "Notional of the open positions (margin x leverage) per asset, in USD",
+            labels=["asset"],
+        )
+        for asset, usd in sorted(self.interest().items()):
+            interest.add_metric([asset], usd)
+        yield interest
 
 
 class Metrics:
@@ -94,11 +128,16 @@ class Metrics:
         self.snapshot_age.set_function(self._age)
 
     def watch(
-        self, open_positions: Callable[[], int], rejected: Callable[[], Mapping[str, int]]
+        self,
+        open_positions: Callable[[], int],
+        rejected: Callable[[], Mapping[str, int]],
+        markets: Callable[[], Mapping[str, str]] = dict,
+        interest: Callable[[], Mapping[str, float]] = dict,
     ) -> None:
         """Read these from the engine at scrape time."""
         self.open_positions.set_function(open_positions)
         self.registry.register(_Rejections(rejected))
+        self.registry.register(_Markets(markets, interest))
 
     def snapshot_written(self, duration_s: float, size: int) -> None:
         self._last_snapshot = time.monotonic()

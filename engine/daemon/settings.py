@@ -36,6 +36,7 @@ class Settings:
     recover: bool = False
     continue_on_mismatch: bool = False
     skip_entries: tuple[tuple[str, str], ...] = ()  # (price|command, entry ID)
+    admin_emails: tuple[str, ...] = ()
 
 
 def _positive_int(text: str) -> int:
@@ -93,6 +94,14 @@ def _skip_entry(text: str) -> tuple[str, str]:
     return stream, entry_id
 
 
+def _emails(text: str) -> tuple[str, ...]:
+    emails = tuple(e.strip() for e in text.split(",") if e.strip())
+    for email in emails:
+        if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+            raise ValueError(f"{email!r} is not an email address")
+    return emails
+
+
 def _url(text: str) -> str:
     if not text.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
@@ -121,6 +130,11 @@ SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "block_ms": ("BLOCK_MS", _positive_int, "longest blocking read when idle, ms"),
     "trim_streams": ("TRIM_STREAMS", _bool, "XTRIM MINID input streams after snapshots"),
     "log_level": ("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
+    "admin_emails": (
+        "ADMIN_EMAILS",
+        _emails,
+        "comma-separated emails whose operator commands the engine accepts",
+    ),
 }
 
 

@@ -8,6 +8,8 @@ from starlette.routing import Route
 
 from engine.messages import GET_BALANCE, GET_USD_BALANCE
 from gateway import commands
+from gateway.errors import json_response
+from gateway.routes.public import asset_table
 from gateway.session import guard
 
 
@@ -25,9 +27,14 @@ async def usd_balance(request: Request) -> Response:
     return await commands.run(request, session, GET_USD_BALANCE, {})
 
 
+async def assets(request: Request) -> Response:
+    """The documented "supported assets" of the account routes: the asset table, signed in."""
+    await guard(request, auth=True)
+    return json_response(asset_table(request))
+
+
 routes = [
     Route("/api/v1/account/balance", balance, methods=["GET"]),
     Route("/api/v1/account/balance/usd", usd_balance, methods=["GET"]),
-    # A CFD account holds USD only; its "assets" are the balance record (free, locked, equity).
-    Route("/api/v1/account/assets", balance, methods=["GET"], name="assets"),
+    Route("/api/v1/account/assets", assets, methods=["GET"], name="assets"),
 ]

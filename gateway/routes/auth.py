@@ -32,6 +32,7 @@ from gateway.auth import (
 from gateway.engine_client import EngineTimeout, EngineUnavailable
 from gateway.errors import ApiError, json_response
 from gateway.mail import MailError, send_sign_in_link
+from gateway.redis_pool import store_error
 from gateway.schemas import SignupRequest, decode_body
 from gateway.session import AUTH_COOKIE, CSRF_COOKIE, client_ip, guard
 
@@ -67,8 +68,8 @@ async def signup(request: Request) -> Response:
                 headers={"retry-after": str(verdict.retry_after)},
             )
         token = await issue_magic_token(gw.redis, email, cfg.magic_link_ttl_s)
-    except RedisError:
-        raise ApiError(503, "unavailable", "token store unreachable") from None
+    except RedisError as exc:
+        raise store_error(exc, "token store") from None
     link = f"{cfg.public_url.rstrip('/')}{SIGNIN_PATH}?{urlencode({'token': token})}"
     if cfg.smtp_url:
         try:
@@ -93,8 +94,8 @@ async def signin(request: Request) -> Response:
     refused = ApiError(401, "invalid_link", "this sign-in link is invalid, used or expired")
     try:
         email = await peek_magic_token(gw.redis, token)
-    except RedisError:
-        raise ApiError(503, "unavailable", "token store unreachable") from None
+    except RedisError as exc:
+        raise store_error(exc, "token store") from None
     if email is None:
         return _refuse_link(request, refused)
     # A fixed orderId per user makes account creation idempotent at the engine as well; "/" is
@@ -109,8 +110,8 @@ async def signin(request: Request) -> Response:
         raise ApiError(503, "engine_refused", "could not open the account")
     try:
         consumed = await consume_magic_token(gw.redis, token)
-    except RedisError:
-        raise ApiError(503, "unavailable", "token store unreachable") from None
+    except RedisError as exc:
+        raise store_error(exc, "token store") from None
     if consumed != email:
         return _refuse_link(request, refused)
     jwt_token, session = issue_jwt(email, cfg.jwt_secret, cfg.jwt_ttl_s)
@@ -143,8 +144,8 @@ async def logout(request: Request) -> Response:
     assert session is not None
     try:
         await revoke(gw.redis, session)
-    except RedisError:
-        raise ApiError(503, "unavailable", "session store unreachable") from None
+    except RedisError as exc:
+        raise store_error(exc, "session store") from None
     response = json_response({"message": "signed out"})
     for name, httponly in ((AUTH_COOKIE, True), (CSRF_COOKIE, False)):
         response.delete_cookie(

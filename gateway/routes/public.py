@@ -15,7 +15,9 @@ from gateway.session import guard
 
 
 async def price(request: Request) -> Response:
-    """The last price of ``asset`` seen on engine_input (integers in the asset's decimals)."""
+    """The last price of ``asset`` seen on engine_input, as documented: ``{"asset", "price":
+    "236140000", "decimal": 6}``, the scaled integer as a string; bid, ask (same form),
+    timestamp and the entry id are additive."""
     gw = request.app.state.gw
     await guard(request, auth=False)
     asset = request.query_params.get("asset", "")
@@ -27,10 +29,10 @@ async def price(request: Request) -> Response:
     return json_response(
         {
             "asset": tick.asset,
-            "price": tick.price,
-            "bid": tick.bid,
-            "ask": tick.ask,
+            "price": str(tick.price),
             "decimal": tick.decimal,
+            "bid": str(tick.bid),
+            "ask": str(tick.ask),
             "timestamp": tick.timestamp,
             "id": tick.id,
         }
@@ -38,11 +40,22 @@ async def price(request: Request) -> Response:
 
 
 async def supported_assets(request: Request) -> Response:
+    """The documented plain array of symbols, ``["SOL_USDC", "ETH_USDC", ...]``."""
     gw = request.app.state.gw
     await guard(request, auth=False)
-    return json_response(
-        {"assets": [{"symbol": a.symbol, "decimals": a.decimals} for a in gw.config.assets]}
-    )
+    return json_response([a.symbol for a in gw.config.assets])
+
+
+def asset_table(request: Request) -> dict[str, list[dict[str, object]]]:
+    """Every asset with its price decimals: what a reader needs to scale prices."""
+    assets = request.app.state.gw.config.assets
+    return {"assets": [{"symbol": a.symbol, "decimals": a.decimals} for a in assets]}
+
+
+async def assets(request: Request) -> Response:
+    """``{"assets": [{"symbol", "decimals"}, ...]}`` (public; the page reads it)."""
+    await guard(request, auth=False)
+    return json_response(asset_table(request))
 
 
 async def healthz(request: Request) -> Response:
@@ -109,7 +122,9 @@ async def docs(request: Request) -> Response:
 routes = [
     Route("/api/v1/price", price, methods=["GET"]),
     Route("/api/v1/supportedAssets", supported_assets, methods=["GET"]),
+    Route("/api/v1/assets", assets, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/health", healthz, methods=["GET"], name="health"),  # the documented name
     Route("/livez", livez, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

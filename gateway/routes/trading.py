@@ -20,9 +20,11 @@ from engine.messages import (
     GET_CLOSED_TRADES,
     GET_OPEN_TRADES,
 )
-from gateway import commands, order_lookup
+from gateway import amounts, commands, order_lookup
 from gateway.errors import ApiError, json_response
 from gateway.orders import resolve_order_id
+from gateway.params import ascii_int
+from gateway.redis_pool import store_error
 from gateway.schemas import (
     COMMAND_PARAMS,
     ClosedTradesQuery,
@@ -30,22 +32,26 @@ from gateway.schemas import (
     CreateTradeRequest,
     EngineRequest,
     InvalidField,
-    check_trade,
     convert,
     decode_body,
     trade_data,
 )
 from gateway.session import guard
 
+LIMIT_MESSAGE = "must be an integer from 1 to 1000 (ASCII digits)"
+
 
 def _checked_trade(request: Request, req: CreateTradeRequest) -> dict[str, Any]:
     info = request.app.state.gw.config.asset(req.asset)
-    check_trade(req, info.decimals if info else None)
-    return trade_data(req)
+    return amounts.trade_data(req, info.decimals if info else None)
 
 
 async def engine(request: Request) -> Response:
-    """``{command, tradeData?, ...params}``: any engine command, in the seed's envelope."""
+    """``{command, tradeData?, ...params}``: any engine command, in the seed's envelope.
+
+    The reference's requests send the parameters at top level (``{"command": "CREATE_TRADE",
+    "asset": ..., "margin": 1000}``); ``tradeData`` (an object, or null for none) works too.
+    """
     session = await guard(request, auth=True)
     assert session is not None
     body = decode_body(await request.body(), dict[str, Any])
@@ -99,9 +105,10 @@ async def closed_trades(request: Request) -> Response:
     raw = request.query_params.get("limit")
     query: dict[str, Any] = {}
     if raw is not None:
-        if not raw.isdigit() or len(raw) > 6:
-            raise InvalidField("limit", "must be an integer from 1 to 1000")
-        query["limit"] = int(raw)
+        limit = ascii_int(raw)
+        if limit is None:
+            raise InvalidField("limit", LIMIT_MESSAGE)
+        query["limit"] = limit
     return await commands.run(
         request, session, GET_CLOSED_TRADES, trade_data(convert(query, ClosedTradesQuery))
     )
@@ -120,8 +127,8 @@ async def order(request: Request) -> Response:
     if response is None:
         try:
             found = await order_lookup.find(gw.redis, gw.config.response_stream, order_id)
-        except RedisError:
-            raise ApiError(503, "unavailable", "engine streams unreachable") from None
+        except RedisError as exc:
+            raise store_error(exc, "engine streams") from None
         if found is None:
             raise ApiError(404, "not_found", "no such order")
         if found == "pending":

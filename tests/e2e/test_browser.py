@@ -18,6 +18,7 @@ import contextlib
 import email
 import email.policy
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -28,15 +29,20 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from devstack.ports import free_port
 from devstack.process import ChildProcess
 from devstack.redis_server import RedisServer
+from engine.amounts import parse_amount
+from engine.messages import PriceItem
 from engine.money import USD_SCALE, format_decimal, liquidation_level
+from engine.wire import encode_price_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "browser"
@@ -389,14 +395,19 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     final = INITIAL_BALANCE - MARGIN + returned
     expect(page.locator("#balance-free")).to_have_text(usd_text(final))
     api = page.request.get(stack.url + "/api/v1/account/balance/usd")
-    assert api.ok and api.json()["engineResponse"]["data"]["balance"] == final
+    assert api.ok
+    # The answer's usdBalance is an exact JSON number in USD; read from its text, not a float.
+    answer = json.loads(api.text(), parse_float=Decimal)["engineResponse"]["data"]
+    usd_balance = answer["usdBalance"]
+    assert parse_amount(str(usd_balance), 4, "usdBalance") == final
     steps.shot("position-closed")
 
     # A stop-loss one unit under the bid fires on the next downtick; the page says so when it
     # happens. The bid may fall below the stop before the order lands: then try again.
     stopped = page.locator('#events li[data-type="TRADE_STOP_LOSS"]')
     for _attempt in range(8):
-        page.fill("#ticket-sl", format_decimal(_bid(page) - 1, DECIMALS))
+        stop = _bid(page) - 1
+        page.fill("#ticket-sl", format_decimal(stop, DECIMALS))
         page.click("#ticket-submit")
         page.wait_for_function(
             "() => document.querySelector('[data-error-for=\"stopLossPrice\"]').textContent"
@@ -408,6 +419,15 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     else:
         pytest.fail("the bid kept falling below every stop-loss tried")
     expect(page.locator('[data-error-for="_form"]')).to_be_empty()
+    # The random walk may drift up for a long while: a downtick 1 % under the stop, written to
+    # the price stream as the poller would, makes the fire certain.
+    low = stop - stop // 100
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        tick = PriceItem(ASSET, low, DECIMALS, low, low + 1)
+        client.xadd("engine_input", encode_price_batch([tick], "test", 0))
+    finally:
+        client.close()
     expect(stopped).to_have_count(1, timeout=60_000)
     expect(stopped).to_contain_text("Stop-loss hit")
     expect(page.locator("#open-trades tbody tr")).to_have_count(0)

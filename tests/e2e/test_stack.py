@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -165,14 +167,15 @@ def _sign_in(run: StackRun) -> Any:
 def _engine(client: Any, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     r = client.request(method, path, **kwargs)
     assert r.status_code == 200, r.text
-    body = r.json()
+    body = json.loads(r.text, parse_float=Decimal)  # amounts are exact decimal numbers
     assert body["success"] is True, body
     return dict(body["engineResponse"]["data"])
 
 
 def _balance(client: Any) -> dict[str, Any]:
-    usd = _engine(client, "GET", "/api/v1/account/balance")["USD"]
-    return {"balance": usd["balance"], "locked": usd["locked"]}
+    """GET_BALANCE as documented: ``balances.USD`` (free) and our ``locked.USD``, in USD."""
+    data = _engine(client, "GET", "/api/v1/account/balance")
+    return {"balance": data["balances"]["USD"], "locked": data["locked"]["USD"]}
 
 
 def _open_trade(client: Any) -> dict[str, Any]:
@@ -182,7 +185,7 @@ def _open_trade(client: Any) -> dict[str, Any]:
     while True:
         r = client.post("/api/v1/trade/create", json=order)
         if r.status_code == 200 and r.json()["success"]:
-            return dict(r.json()["engineResponse"]["data"])
+            return dict(json.loads(r.text, parse_float=Decimal)["engineResponse"]["data"])
         if time.monotonic() > deadline:
             pytest.fail(f"could not open a trade: {r.status_code} {r.text}")
         time.sleep(0.5)
@@ -233,7 +236,8 @@ def test_make_up_signs_in_trades_and_recovers_after_engine_sigkill(
             if row is not None:
                 break
             time.sleep(0.25)
-        assert row == {"email": USER, "margin": trade["margin"], "closed_seq": None}
+        # PostgreSQL keeps USD in 1/10,000 (the reference data model's unit)
+        assert row == {"email": USER, "margin": trade["margin"] * 10_000, "closed_seq": None}
 
         # A crash of the engine: honcho stops every other part, devstack stops the servers.
         os.kill(first.pid_of("engine"), signal.SIGKILL)
@@ -253,10 +257,10 @@ def test_make_up_signs_in_trades_and_recovers_after_engine_sigkill(
         )
         after_close = _balance(client)
         assert after_close == {
-            "balance": after_open["balance"] + closed["marginReturned"],
+            "balance": after_open["balance"] + closed["totalReturn"],
             "locked": start["locked"],
         }
-        assert closed["balance"] == after_close["balance"]
+        assert closed["usdBalance"] == after_close["balance"]
         # Ctrl-C: everything stops cleanly, the engine's final snapshot verifies.
         assert second.interrupt() == 0
     finally:

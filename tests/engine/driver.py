@@ -57,13 +57,13 @@ class Driver:
         return self.engine.apply_price_entry(self._id(step_ms), fields)
 
     def command(
-        self, order_id: str, command: str, email: str, step_ms: int = 1, **trade_data: Any
+        self, order_id: str, command: str, email: str, /, step_ms: int = 1, **trade_data: Any
     ) -> list[Output]:
         data = human(trade_data)
         fields = as_bytes(encode_command(Command(order_id, command, email, data, self.ms)))
         return self.engine.apply_command_entry(self._id(step_ms), fields)
 
-    def call(self, order_id: str, command: str, email: str, **trade_data: Any) -> Response:
+    def call(self, order_id: str, command: str, email: str, /, **trade_data: Any) -> Response:
         """Run a command and return its response (the last output) as a client reads it off
         the stream: numbers with a fraction as Decimals (see ``units``)."""
         out = self.command(order_id, command, email, **trade_data)

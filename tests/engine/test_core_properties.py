@@ -63,7 +63,7 @@ class EngineMachine(RuleBasedStateMachine):
             assert encoded(shadow_apply(entry_id, raw)) == encoded(out)
         return out
 
-    def _command(self, command: str, email: str, **data) -> list:
+    def _command(self, command: str, email: str, /, **data) -> list:
         self.orders += 1
         cmd = Command(f"o{self.orders}", command, email, human(data), self.ms)
         out = self._apply("c", encode_command(cmd))

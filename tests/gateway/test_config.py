@@ -29,7 +29,8 @@ def test_flags_override_the_environment():
 def test_production_defaults_are_secure():
     config = load_config([], PROD)
     assert not config.dev and config.cookie_secure
-    assert [a.symbol for a in config.assets] == ["BTC_USDC", "ETH_USDC", "SOL_USDC"]
+    assert {a.symbol for a in config.assets} == {"BTC_USDC", "ETH_USDC", "SOL_USDC", "ADA_USDC"}
+    assert config.asset("ADA_USDC").decimals == 4  # Backpack quotes ADA_USDC to 0.0001
 
 
 @pytest.mark.parametrize(

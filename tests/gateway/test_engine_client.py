@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 from redis.asyncio import Redis
 
 from engine.wire import decode_command
@@ -34,7 +35,7 @@ async def test_concurrent_calls_each_get_their_own_answer(redis_url: str, engine
         balances = await asyncio.gather(
             *(client.call("GET_USD_BALANCE", e, {}, f"bal-{i}") for i, e in enumerate(emails))
         )
-        assert [b.data["email"] for b in balances] == emails
+        assert [msgspec.json.decode(b.data)["email"] for b in balances] == emails
         # Two waiters on one orderId both get the (single) answer.
         one, two = await asyncio.gather(
             client.call("GET_BALANCE", emails[0], {}, "same"),

@@ -10,6 +10,7 @@ different, whatever happened to the daemon in between.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -60,7 +61,9 @@ class EngineProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
 
-    def start(self, *extra: str, recover: bool = False) -> EngineProcess:
+    def start(
+        self, *extra: str, recover: bool = False, env: dict[str, str] | None = None
+    ) -> EngineProcess:
         assert self.proc is None or self.proc.poll() is not None, "engine already running"
         self._offset = self.log.stat().st_size if self.log.exists() else 0
         argv = [
@@ -79,7 +82,9 @@ class EngineProcess:
         if recover:
             argv.append("--recover")
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd=ROOT)
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=log, cwd=ROOT, env=os.environ | (env or {})
+            )
         return self
 
     @property
@@ -158,7 +163,9 @@ class Feeder:
         self._n += 1
         return f"{prefix}{self._n}"
 
-    def command(self, command: str, email: str, order_id: str | None = None, **data: Any) -> str:
+    def command(
+        self, command: str, email: str, /, order_id: str | None = None, **data: Any
+    ) -> str:
         order_id = order_id or self.order_id()
         self.client.xadd(COMMANDS, encode_command(Command(order_id, command, email, data, 0)))
         self.sent.append(order_id)

@@ -247,6 +247,11 @@ def test_metrics_endpoint_reports_and_shrugs_off_bad_requests(
         assert _samples(text, "engine_snapshot_duration_seconds_count")[""] >= 1
         assert 0 <= _samples(text, "engine_snapshot_age_seconds")[""] < 600
         assert 'stream="engine_response"' in text
+        states = _samples(text, "engine_market_state")
+        assert states['asset="BTC_USDC",state="OPEN"'] == 1
+        assert states['asset="BTC_USDC",state="HALTED"'] == 0
+        # 1 USD at 1x: 1 USD of notional
+        assert _samples(text, "engine_open_interest_usd")['asset="BTC_USDC"'] == 1
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/nope", timeout=5)
         assert exc.value.code == 404

@@ -13,7 +13,7 @@ from tests.gateway.stack import ROOT, GatewayProcess, SmtpSink, sign_in
 
 pytest_plugins = ["tests.gateway.fixtures"]
 
-TRADE = {"asset": "BTC_USDC", "direction": "LONG", "margin": 10_000}
+TRADE = {"asset": "BTC_USDC", "direction": "LONG", "margin": 1}
 
 
 @pytest.fixture

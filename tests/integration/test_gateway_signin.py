@@ -34,7 +34,7 @@ def test_sign_up_mail_link_trade_and_log_out(gateway: GatewayProcess, smtp: Smtp
     client.headers["X-CSRF-Token"] = client.cookies["csrfToken"]
     r = client.get("/api/v1/account/balance/usd")
     assert r.status_code == 200, r.text
-    assert r.json()["engineResponse"]["data"]["balance"] == 5000 * 10_000
+    assert r.json()["engineResponse"]["data"]["usdBalance"] == 5000  # human units: 5000 USD
     r = client.post(
         "/api/v1/trade/create", json={"asset": "BTC_USDC", "direction": "LONG", "margin": "100"}
     )

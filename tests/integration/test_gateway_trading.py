@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+from typing import Any
+
 import httpx
 import pytest
 
@@ -10,7 +14,7 @@ from tests.gateway.stack import EngineProcess, GatewayProcess, SmtpSink, sign_in
 
 pytest_plugins = ["tests.gateway.fixtures"]
 
-LONG_BTC = {"asset": "BTC_USDC", "direction": "LONG", "margin": 1_000_000, "leverage": 20}
+LONG_BTC = {"asset": "BTC_USDC", "direction": "LONG", "margin": 100, "leverage": 20}
 
 
 @pytest.fixture
@@ -23,10 +27,15 @@ def bob(gateway: GatewayProcess, smtp: SmtpSink, priced) -> httpx.Client:
     return sign_in(gateway, smtp, "bob@example.com")
 
 
-def _usd(client: httpx.Client) -> int:
+def exact(r: httpx.Response) -> Any:
+    """The JSON body with every number read exactly (Decimal), never as a float."""
+    return json.loads(r.text, parse_float=Decimal)
+
+
+def _usd(client: httpx.Client) -> Decimal:
     r = client.get("/api/v1/account/balance/usd")
     assert r.status_code == 200, r.text
-    return r.json()["engineResponse"]["data"]["balance"]
+    return Decimal(exact(r)["engineResponse"]["data"]["usdBalance"])
 
 
 def test_rest_open_list_close_and_history(alice: httpx.Client):
@@ -38,7 +47,7 @@ def test_rest_open_list_close_and_history(alice: httpx.Client):
     assert body["success"] is True and body["engineResponse"]["status"] == "success"
     trade_id = body["engineResponse"]["data"]["tradeId"]
     assert body["orderId"].startswith(user_key("alice@example.com") + ":")
-    assert _usd(alice) == start - 1_000_000
+    assert _usd(alice) == start - 100
     open_trades = alice.get("/api/v1/trades/open").json()["engineResponse"]["data"]["trades"]
     assert [t["tradeId"] for t in open_trades] == [trade_id]
     r = alice.post("/api/v1/trade/close", json={"tradeId": trade_id})
@@ -47,8 +56,10 @@ def test_rest_open_list_close_and_history(alice: httpx.Client):
     assert alice.get("/api/v1/trades/open").json()["engineResponse"]["data"]["trades"] == []
     closed = alice.get("/api/v1/trades/closed?limit=5").json()["engineResponse"]["data"]["trades"]
     assert [t["tradeId"] for t in closed] == [trade_id]
-    assert alice.get("/api/v1/account/balance").json()["engineResponse"]["data"]["USD"]
-    assert alice.get("/api/v1/account/assets").status_code == 200
+    balances = exact(alice.get("/api/v1/account/balance"))["engineResponse"]["data"]["balances"]
+    assert balances["USD"] == _usd(alice)
+    assets = alice.get("/api/v1/account/assets").json()["assets"]
+    assert {"symbol": "ADA_USDC", "decimals": 4} in assets
 
 
 def test_engine_envelope_accepts_both_param_styles(alice: httpx.Client):
@@ -90,12 +101,18 @@ def test_engine_envelope_validation(alice: httpx.Client, body: dict, field: str)
         ({"margin": 0}, "margin"),
         ({"margin": "1.00001"}, "margin"),
         ({"margin": "abc"}, "margin"),
-        ({"margin": 1.5}, "margin"),
+        ({"margin": 1.00001}, "margin"),
+        ({"margin": "1e3"}, "margin"),
+        ({"margin": "99999999999999999999"}, "margin"),
         ({"leverage": 5}, "leverage"),
         ({"leverage": 1001}, "leverage"),
         ({"direction": "UP"}, "direction"),
         ({"asset": "DOGE_USDC"}, "asset"),
         ({"stopLossPrice": "1.000001"}, "stopLossPrice"),
+        ({"stopLossPrice": 1.00001}, "stopLossPrice"),
+        ({"takeProfitPrice": "99999999999999999999"}, "takeProfitPrice"),
+        ({"takeProfitPrice": 10**30}, "takeProfitPrice"),
+        ({"expectedPrice": "-5"}, "expectedPrice"),
         ({"maxSlippageBps": 10}, "maxSlippageBps"),
         ({"surprise": True}, "surprise"),
     ],
@@ -104,6 +121,13 @@ def test_create_trade_field_errors(alice: httpx.Client, change: dict, field: str
     r = alice.post("/api/v1/trade/create", json={**LONG_BTC, **change})
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "validation_error" and r.json()["field"] == field
+
+
+def test_exponents_are_refused_in_numbers_too(alice: httpx.Client):
+    for text in (b"1e3", b"1E3", b"1.5e2", b"-5", b"0.0"):
+        body = b'{"asset":"BTC_USDC","direction":"LONG","margin":' + text + b"}"
+        r = alice.post("/api/v1/trade/create", content=body)
+        assert r.status_code == 400 and r.json()["field"] == "margin", (text, r.text)
 
 
 def test_malformed_bodies(alice: httpx.Client):

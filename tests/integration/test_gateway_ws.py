@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+import redis
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.gateway.stack import GatewayProcess, SmtpSink, push_prices, sign_in
 
 pytest_plugins = ["tests.gateway.fixtures"]
 
-TRADE = {"asset": "ETH_USDC", "direction": "SHORT", "margin": 500_000, "leverage": 50}
+TRADE = {"asset": "ETH_USDC", "direction": "SHORT", "margin": 50, "leverage": 50}
 
 
 def _ws(gateway: GatewayProcess, client: httpx.Client | None = None, query: str = "", **kw: Any):
@@ -37,6 +39,13 @@ def _until(ws: ClientConnection, pred, timeout: float = 10.0) -> tuple[dict, lis
         if pred(msg):
             return msg, seen
         seen.append(msg)
+
+
+def _refused_with(ws_cm, code: int) -> None:
+    """The handshake succeeds, then the server closes with ``code`` (never an HTTP 403)."""
+    with ws_cm as ws, pytest.raises(ConnectionClosed) as info:
+        ws.recv(timeout=10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == code
 
 
 def _event(kind: str, trade_id: str | None = None):
@@ -67,15 +76,19 @@ def test_anonymous_socket_gets_price_ticks(gateway: GatewayProcess, redis_url: s
         push_prices(redis_url, {"SOL_USDC": (1_510_000, 1_509_000, 1_511_000)})
         msg, _ = _until(ws, lambda m: m["type"] == "prices")
         assert msg["prices"][0] | {"timestamp": 0} == {
-            "asset": "SOL_USDC", "price": 1_510_000, "bid": 1_509_000, "ask": 1_511_000,
+            "asset": "SOL_USDC", "price": "1510000", "bid": "1509000", "ask": "1511000",
             "decimal": 4, "timestamp": 0,
         }  # fmt: skip
     r = httpx.get(gateway.url + "/api/v1/price?asset=SOL_USDC")
-    assert r.status_code == 200 and r.json()["price"] == 1_510_000
+    assert r.status_code == 200
+    assert r.json() | {"timestamp": 0, "id": ""} == {
+        "asset": "SOL_USDC", "price": "1510000", "decimal": 4, "bid": "1509000",
+        "ask": "1511000", "timestamp": 0, "id": "",
+    }  # fmt: skip
 
 
 def test_own_events_arrive_and_other_users_never_do(
-    gateway: GatewayProcess, alice: httpx.Client, bob: httpx.Client
+    gateway: GatewayProcess, alice: httpx.Client, bob: httpx.Client, redis_url: str
 ):
     with _ws(gateway, alice) as wa, _ws(gateway, bob) as wb:
         assert orjson.loads(wa.recv(timeout=10))["user"] == "alice@example.com"
@@ -84,7 +97,14 @@ def test_own_events_arrive_and_other_users_never_do(
         a_id = a_trade["engineResponse"]["data"]["tradeId"]
         msg, _ = _until(wa, _event("TRADE_OPENED", a_id))
         assert msg["event"]["email"] == "alice@example.com"
-        assert msg["event"]["margin"] == TRADE["margin"]
+        # The event exactly as the engine wrote it on engine_events (decimal strings).
+        stream = redis.Redis.from_url(redis_url)
+        try:
+            [(_id, fields)] = stream.xrange("engine_events", msg["id"], msg["id"])
+        finally:
+            stream.close()
+        assert msg["event"] == {k.decode(): v.decode() for k, v in fields.items()}
+        assert msg["event"]["margin"] == "50.00"
         b_id = bob.post("/api/v1/trade/create", json=TRADE).json()["engineResponse"]["data"][
             "tradeId"
         ]
@@ -94,7 +114,7 @@ def test_own_events_arrive_and_other_users_never_do(
         alice.post("/api/v1/trade/close", json={"tradeId": a_id})
         closed, before = _until(wa, _event("TRADE_CLOSED", a_id))
         assert all(m.get("event", {}).get("tradeId") != b_id for m in before)
-        assert closed["event"]["closePrice"] > 0
+        assert Decimal(closed["event"]["closePrice"]) > 0
 
 
 def test_resume_after_reconnect_replays_missed_events_once(
@@ -125,28 +145,33 @@ def test_resume_after_reconnect_replays_missed_events_once(
         assert live["id"] > nxt["id"]
 
 
-def test_socket_refusals(gateway: GatewayProcess, alice: httpx.Client):
-    with pytest.raises(InvalidStatus):
-        _ws(gateway, alice, query="?lastEventId=not-an-id").__enter__()
-    with pytest.raises(InvalidStatus):
+def test_socket_refusals_close_with_the_documented_codes(
+    gateway: GatewayProcess, alice: httpx.Client
+):
+    for bad in ("abc", "not-an-id", "1-2-3", "%C2%B2-1"):
+        _refused_with(_ws(gateway, alice, query=f"?lastEventId={bad}"), 4400)
+    _refused_with(
         connect(
             gateway.url.replace("http", "ws") + "/api/v1/ws",
             additional_headers={"Cookie": "authToken=forged.token.value"},
             open_timeout=10,
-        ).__enter__()
-    with pytest.raises(InvalidStatus):
-        _ws(gateway, alice, origin="https://evil.example").__enter__()  # type: ignore[arg-type]
+        ),
+        4401,
+    )
+    _refused_with(_ws(gateway, alice, origin="https://evil.example"), 4403)  # type: ignore[arg-type]
     # Control: the same user from our own origin is accepted.
     with _ws(gateway, alice, origin=gateway.url) as ws:  # type: ignore[arg-type]
         assert orjson.loads(ws.recv(timeout=10))["user"] == "alice@example.com"
     token = alice.cookies["authToken"]
     assert alice.delete("/api/v1/auth/logout").status_code == 200
-    with pytest.raises(InvalidStatus):
+    _refused_with(
         connect(
             gateway.url.replace("http", "ws") + "/api/v1/ws",
             additional_headers={"Cookie": f"authToken={token}"},
             open_timeout=10,
-        ).__enter__()
+        ),
+        4401,
+    )
 
 
 def test_sockets_per_user_are_capped(redis_url, smtp: SmtpSink, workdir, engine, priced):
@@ -156,8 +181,7 @@ def test_sockets_per_user_are_capped(redis_url, smtp: SmtpSink, workdir, engine,
         with _ws(gw, carol) as one, _ws(gw, carol) as two:
             one.recv(timeout=10)
             two.recv(timeout=10)
-            with pytest.raises(InvalidStatus):
-                _ws(gw, carol).__enter__()
+            _refused_with(_ws(gw, carol), 4429)  # the third socket of the user
             with _ws(gw) as anonymous:  # the cap is per user, not global
                 assert orjson.loads(anonymous.recv(timeout=10))["user"] is None
     finally:

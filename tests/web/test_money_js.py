@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from engine.amounts import format_amount, format_event_amount, parse_amount
 from engine.money import (
     AmountError,
     format_decimal,
@@ -51,6 +52,7 @@ const out = cases.map(([fn, ...a]) => {
       case "rescale": return m.rescale(big(a[0]), a[1], a[2]).toString();
       case "floordiv": return m.floorDiv(big(a[0]), big(a[1])).toString();
       case "wire": return JSON.stringify(m.wireAmount(big(a[0]), a[1]));
+      case "fromwire": return m.fromWire(a[0], a[1]).toString();
       default: return { error: "unknown function " + fn };
     }
   } catch (err) {
@@ -158,7 +160,31 @@ def test_decimal_strings_parse_and_format_exactly_as_the_engine() -> None:
     compare(cases)
 
 
-def test_amounts_go_on_the_wire_as_exact_integers_or_exact_strings() -> None:
-    safe = 2**53 - 1
-    answers = run_js([["wire", str(safe), 4], ["wire", str(safe + 1), 4], ["wire", "-5", 4]])
-    assert [json.loads(a) for a in answers] == [safe, format_decimal(safe + 1, 4), -5]
+def test_amounts_go_on_the_wire_as_exact_decimal_text_in_human_units() -> None:
+    """An integer on the wire means whole units now, so the page sends exact decimal text."""
+    cases = [(2**53 - 1, 4), (2**53 + 1, 4), (1_000_000, 4), (5, 4), (2_359_500, 4), (7, 0)]
+    answers = run_js([["wire", str(value), places] for value, places in cases])
+    sent = [json.loads(a) for a in answers]
+    assert sent == [format_amount(value, places) for value, places in cases]
+    assert sent[2] == "100" and sent[4] == "235.95"
+    for text, (value, places) in zip(sent[2:], cases[2:], strict=True):  # within the ranges
+        assert parse_amount(text, places, "margin") == value  # what the gateway reads back
+
+
+def test_amounts_from_the_wire_read_every_form_exactly() -> None:
+    """What parseJson leaves (a number's source text, a safe integer) and an event's decimal
+    string all become the engine's scaled integer."""
+    rng = random.Random(13)
+    cases, expected = [], []
+    for _ in range(2000):
+        places = rng.choice([0, 2, 4, 6])
+        value = rng.randint(-(10**15), 10**15)
+        text = format_amount(value, places)
+        cases.append(["fromwire", text, places])
+        expected.append(str(value))
+        event = format_event_amount(value, places)
+        cases.append(["fromwire", event, places])
+        expected.append(str(value))
+    cases.append(["fromwire", 5000, 4])
+    expected.append("50000000")
+    assert run_js(cases) == expected

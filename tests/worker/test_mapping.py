@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -114,13 +115,15 @@ def test_account_created_becomes_user_and_ledger_rows():
         None,
         "o1",
         1000,
+        None,
     )
     assert rows.trade_open is None and rows.trade_close is None
 
 
 def test_trade_opened_ledger_has_balance_before_and_after():
     rows = event_rows("1-0", open_event())
-    _seq, _email, amount, before, after, reason, ref, trade_id, order_id, _ts = rows.ledger
+    assert rows.ledger is not None
+    _seq, _email, amount, before, after, reason, ref, trade_id, order_id, _ts, _ = rows.ledger
     assert (amount, before, after) == (-100_000, 1_000_000, 900_000)
     assert (reason, ref, trade_id, order_id) == (m.TRADE_OPENED, "t1", "t1", "o1")
     assert rows.trade_open == (
@@ -132,7 +135,8 @@ def test_a_profitable_close_credits_its_total_return_and_returns_the_margin():
     ev = close_event(event_type=m.TRADE_TAKE_PROFIT, pnl=25_000, margin_returned=100_000,
                      total_return=125_000, amount=125_000, balance=1_025_000)
     rows = event_rows("1-0", ev)
-    assert rows.ledger[2:5] == (125_000, 900_000, 1_025_000)  # amount, before, after
+    assert rows.ledger is not None  # amount, before, after:
+    assert rows.ledger[2:5] == (125_000, 900_000, 1_025_000)
     assert rows.trade_close is not None
     pnl, margin_returned = rows.trade_close[10:12]
     total_return, price_decimals = rows.trade_close[15:]
@@ -294,3 +298,38 @@ def test_a_literal_backslash_u0000_in_json_is_not_a_nul():
     assert response_row("5-1", r)[3] == '{"note":"\\\\u0000","x":"\\\\\\\\u0000"}'
     with pytest.raises(MappingError, match="NUL"):
         response_row("5-1", Response("o1", m.SUCCESS, {"x": "\\\x00"}, "", 1, 3))
+
+
+def test_operator_events_become_ledger_rows_with_the_reason_and_engine_halts_audit_rows():
+    adjusted = Event(
+        event_type=m.BALANCE_ADJUSTED, trade_id="", email="a@x", asset="", pnl=0,
+        margin_returned=0, close_price=0, timestamp=1000, seq=9, order_id="adm-1",
+        amount=-25_000, balance=75_000, reason="chargeback",
+    )
+    rows = event_rows("5-0", decode_event(encode_event(adjusted)))
+    assert rows.ledger == (
+        9, "a@x", -25_000, 100_000, 75_000, m.BALANCE_ADJUSTED, "adm-1", None, "adm-1", 1000,
+        "chargeback",
+    )
+    assert (rows.user, rows.trade_open, rows.trade_close, rows.audit) == (None,) * 4
+    halt = Event(
+        event_type=m.MARKET_STATE_CHANGED, trade_id="", email="", asset="BTC_USDC", pnl=0,
+        margin_returned=0, close_price=0, timestamp=2000, seq=10,
+        reason="price band: 3 consecutive prices refused", market_state="HALTED",
+    )
+    rows = event_rows("6-0", decode_event(encode_event(halt)))
+    assert rows.ledger is None
+    assert rows.audit == (
+        "6-0", "engine", m.MARKET_STATE_CHANGED,
+        '{"asset":"BTC_USDC","state":"HALTED","reason":"price band: 3 consecutive prices refused"}',
+        2000,
+    )
+    by_operator = msgspec.structs.replace(halt, order_id="adm-2")
+    assert event_rows("7-0", by_operator).audit is None  # audited with its command
+
+
+def test_a_forced_close_is_a_close_of_its_own_kind():
+    forced = msgspec.structs.replace(close_event(), event_type=m.TRADE_FORCE_CLOSED, reason="r")
+    rows = event_rows("8-0", forced)
+    assert rows.trade_close is not None and rows.trade_close[7] == "force_closed"
+    assert rows.ledger is not None and rows.ledger[10] == "r"

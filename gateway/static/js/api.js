@@ -6,14 +6,15 @@ const CSRF_HEADER = "X-CSRF-Token";
 let csrfToken = null;
 
 /**
- * JSON.parse that keeps integers exact: one beyond 2**53 becomes a BigInt when the browser
- * gives the reviver the number's source text (Chromium 114+); elsewhere it is left as parsed.
+ * JSON.parse that keeps money exact: a number with a fraction (5445.0095) or beyond 2**53
+ * comes back as its source text, which money.fromWire reads digit by digit, when the browser
+ * gives the reviver the source (Chromium 114+); safe integers stay numbers.
  */
 export function parseJson(text) {
   return JSON.parse(text, (key, value, context) =>
-    typeof value === "number" && !Number.isSafeInteger(value) && Number.isInteger(value) &&
-    context && typeof context.source === "string" && /^-?[0-9]+$/.test(context.source)
-      ? BigInt(context.source)
+    typeof value === "number" && !Number.isSafeInteger(value) &&
+    context && typeof context.source === "string"
+      ? context.source
       : value,
   );
 }

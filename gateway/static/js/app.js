@@ -8,7 +8,9 @@ import { ApiError, api, newIdempotencyKey, setCsrfToken } from "./api.js";
 import { PriceChart } from "./chart.js";
 import { byId, clock, el, setSigned } from "./dom.js";
 import { Feed } from "./feed.js";
-import { AmountError, formatLeverage, formatPrice, formatUsd, pnl, rescale } from "./money.js";
+import {
+  AmountError, USD_DECIMALS, formatLeverage, formatPrice, formatUsd, fromWire, pnl, rescale,
+} from "./money.js";
 import { Ticket } from "./ticket.js";
 
 const CLOSED_LIMIT = 50;
@@ -41,9 +43,9 @@ const ticket = new Ticket({
   market,
   onOpened: (trade) => {
     upsertOpen(trade);
-    if (trade.balance !== undefined && state.balance) {
-      state.balance.free = BigInt(trade.balance);
-      state.balance.locked += BigInt(trade.margin);
+    if (trade.usdBalance !== undefined && state.balance) {
+      state.balance.free = usd(trade.usdBalance);
+      state.balance.locked += usd(trade.margin);
     }
     renderAccount();
     refresh();
@@ -65,15 +67,29 @@ const feed = new Feed({
 
 // --- numbers from the API ------------------------------------------------------------------------
 
-const INT_FIELDS = [
-  "margin", "leverage", "entryPrice", "stopLossPrice", "takeProfitPrice", "liquidationPrice",
-  "exitPrice", "pnl", "marginReturned", "openedAt", "closedAt",
+// Amounts arrive in human units (answers: exact JSON numbers, read as their text by parseJson;
+// events: decimal strings); inside the page they are scaled BigInts, as in the engine.
+const USD_FIELDS = ["margin", "pnl", "marginReturned", "totalReturn", "usdBalance", "balance"];
+const PRICE_FIELDS = [
+  "entryPrice", "stopLossPrice", "takeProfitPrice", "liquidationPrice", "exitPrice", "closePrice",
 ];
 
-/** An engine trade view with its integers as BigInt (null stays null). */
+/** USD in human units (a number's text or a decimal string) as scaled BigInt units. */
+function usd(value) {
+  return fromWire(value, USD_DECIMALS);
+}
+
+/** An engine trade view or event with its amounts as scaled BigInts (null stays null). */
 function tradeFrom(view) {
   const trade = { ...view };
-  for (const key of INT_FIELDS) {
+  const places = view.priceDecimals !== undefined ? Number(view.priceDecimals) : decimalsOf(view.asset);
+  for (const key of USD_FIELDS) if (key in trade) trade[key] = usd(trade[key]);
+  for (const key of PRICE_FIELDS) if (key in trade) trade[key] = fromWire(trade[key], places);
+  // Answers and events give leverage as the multiplier; the page computes in tenths.
+  trade.leverage = view.leverageTenths !== undefined
+    ? BigInt(view.leverageTenths) : fromWire(view.leverage, 1);
+  if (!trade.exitPrice) trade.exitPrice = trade.closePrice ?? null; // events: "0.00" when unset
+  for (const key of ["openedAt", "closedAt"]) {
     if (trade[key] !== undefined && trade[key] !== null) trade[key] = BigInt(trade[key]);
   }
   return trade;
@@ -93,7 +109,7 @@ function price(asset, value) {
 async function loadAssets() {
   for (let attempt = 0; attempt < 1000; attempt += 1) {
     try {
-      const body = await api("GET", "/api/v1/supportedAssets");
+      const body = await api("GET", "/api/v1/assets");
       for (const a of body.assets) state.assets.set(a.symbol, { decimals: Number(a.decimals) });
       return;
     } catch (err) {
@@ -341,7 +357,7 @@ async function refresh() {
           api("GET", `/api/v1/trades/closed?limit=${CLOSED_LIMIT}`),
         ]);
         if (!state.user) return;
-        state.balance = { free: BigInt(balance.balance), locked: BigInt(balance.locked) };
+        state.balance = { free: usd(balance.usdBalance), locked: usd(balance.lockedUsd) };
         state.open = new Map(open.trades.map((t) => [t.tradeId, tradeFrom(t)]));
         state.closed = closed.trades.map(tradeFrom);
       } catch (err) {
@@ -492,7 +508,7 @@ async function closeTrade(tradeId, button) {
         await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
       }
     }
-    applyClosed(tradeFrom(closed), closed.balance);
+    applyClosed(tradeFrom(closed), usd(closed.usdBalance));
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     if (err.status === 401) {
@@ -513,7 +529,7 @@ function applyClosed(closed, balance) {
     state.closed.length = Math.min(state.closed.length, CLOSED_LIMIT);
   }
   if (state.balance && balance !== undefined && balance !== null) {
-    state.balance.free = BigInt(balance);
+    state.balance.free = balance;
     if (wasOpen) state.balance.locked -= closed.margin;
   }
   renderOpen();
@@ -542,7 +558,8 @@ function renderClosed() {
           "td",
           {
             className: `num pnl ${t.pnl > 0n ? "up" : t.pnl < 0n ? "down" : ""}`,
-            dataset: { value: t.pnl.toString(), returned: (t.marginReturned ?? 0n).toString() },
+            // what was credited back (margin + pnl); marginReturned is only the margin's share
+            dataset: { value: t.pnl.toString(), returned: (t.totalReturn ?? 0n).toString() },
           },
           formatUsd(t.pnl, { sign: true }),
         ),
@@ -564,24 +581,25 @@ function onEvent(event, id) {
   const type = event.eventType;
   const asset = (event.asset || "").replace("_", "/");
   const side = event.direction === "SHORT" ? "short" : "long";
+  const ev = tradeFrom({ ...event, openedAt: event.timestamp, closedAt: event.timestamp });
   if (type === "TRADE_OPENED") {
     if (!state.open.has(event.tradeId)) {
-      upsertOpen({
-        tradeId: event.tradeId, asset: event.asset, direction: event.direction,
-        margin: event.margin, leverage: event.leverage, entryPrice: event.entryPrice,
-        stopLossPrice: null, takeProfitPrice: null, liquidationPrice: null,
-        openedAt: event.timestamp,
+      state.open.set(event.tradeId, {
+        tradeId: ev.tradeId, asset: ev.asset, direction: ev.direction, margin: ev.margin,
+        leverage: ev.leverage, entryPrice: ev.entryPrice, stopLossPrice: null,
+        takeProfitPrice: null, liquidationPrice: null, openedAt: ev.openedAt,
       });
+      renderOpen();
     }
-    logEvent("open", `Opened ${side} ${asset} at ${price(event.asset, BigInt(event.entryPrice))}, ` +
-      `margin ${formatUsd(event.margin)} USD, ${formatLeverage(event.leverage)}.`, event);
+    logEvent("open", `Opened ${side} ${asset} at ${price(event.asset, ev.entryPrice)}, ` +
+      `margin ${formatUsd(ev.margin)} USD, ${formatLeverage(ev.leverage)}.`, event);
   } else if (REASONS[type]) {
-    const closed = tradeFrom({
-      tradeId: event.tradeId, asset: event.asset, direction: event.direction,
-      margin: event.margin, leverage: event.leverage, entryPrice: event.entryPrice,
-      exitPrice: event.exitPrice || event.closePrice, pnl: event.pnl,
-      marginReturned: event.marginReturned, reason: type, closedAt: event.timestamp,
-    });
+    const closed = {
+      tradeId: ev.tradeId, asset: ev.asset, direction: ev.direction, margin: ev.margin,
+      leverage: ev.leverage, entryPrice: ev.entryPrice, exitPrice: ev.exitPrice, pnl: ev.pnl,
+      marginReturned: ev.marginReturned, totalReturn: ev.totalReturn, reason: type,
+      closedAt: ev.closedAt,
+    };
     const exit = price(event.asset, closed.exitPrice);
     const what = {
       TRADE_CLOSED: `Closed ${side} ${asset} at ${exit}`,
@@ -590,12 +608,12 @@ function onEvent(event, id) {
       TRADE_LIQUIDATED: `Liquidated: ${side} ${asset} at ${exit}`,
     }[type];
     logEvent(type === "TRADE_CLOSED" ? "close" : type.toLowerCase().replace("trade_", ""),
-      `${what}; PnL ${formatUsd(closed.pnl, { sign: true })} USD, balance ${formatUsd(event.balance)} USD.`,
+      `${what}; PnL ${formatUsd(closed.pnl, { sign: true })} USD, balance ${formatUsd(ev.balance)} USD.`,
       event);
-    applyClosed(closed, event.balance);
+    applyClosed(closed, ev.balance);
     return;
   } else if (type === "ACCOUNT_CREATED") {
-    logEvent("info", `Account opened with ${formatUsd(event.balance)} USD.`, event);
+    logEvent("info", `Account opened with ${formatUsd(ev.balance)} USD.`, event);
   }
   refresh();
 }

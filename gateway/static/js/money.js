@@ -108,13 +108,20 @@ export function notional(margin, leverage) {
 }
 
 /**
- * A scaled integer as the JSON value the API takes: a number while it is a safe integer,
- * else the exact decimal string (the gateway accepts both; a float would lose digits).
+ * A scaled integer as the API takes an amount: human units as exact decimal text ("100.5" is
+ * 100.5 USD), never a float and never the scaled integer (an integer means whole units).
  */
 export function wireAmount(value, decimals) {
-  const v = BigInt(value);
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : formatDecimal(v, decimals);
+  return formatDecimal(BigInt(value), decimals);
+}
+
+/**
+ * An amount as the API writes it (a JSON number's source text from parseJson, a decimal string
+ * in an event, or a safe integer) to a BigInt scaled by 10**decimals, exactly; null stays null.
+ */
+export function fromWire(value, decimals) {
+  if (value === null || value === undefined) return null;
+  return parseDecimal(typeof value === "bigint" ? value.toString() : String(value), decimals);
 }
 
 /** An approximate float of a scaled integer, only for drawing (the chart's y axis). */

@@ -11,6 +11,7 @@ import {
   USD_DECIMALS,
   formatLeverage,
   formatPrice,
+  fromWire,
   liquidationLevel,
   notional,
   parseDecimal,
@@ -278,8 +279,9 @@ export class Ticket {
       }
       const side = values.direction === "LONG" ? "long" : "short";
       this.note(
-        `Opened ${side} ${values.asset.replace("_", "/")} at ${formatPrice(trade.entryPrice, decimals)}, ` +
-          `${formatLeverage(trade.leverage)}.`,
+        `Opened ${side} ${values.asset.replace("_", "/")} at ` +
+          `${formatPrice(fromWire(trade.entryPrice, decimals), decimals)}, ` +
+          `${formatLeverage(BigInt(trade.leverageTenths ?? values.leverage))}.`,
       );
       this.stopLoss.value = "";
       this.takeProfit.value = "";
