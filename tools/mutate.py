@@ -447,6 +447,8 @@ def _patch(mutant: Mutant, source: str) -> None:
     head, *rest = qualname.split(".")
     old_obj, new_obj = module.__dict__[head], scratch[head]
     for part in rest:
+        if isinstance(old_obj, types.FunctionType):
+            break  # a nested function: its code is a constant of the enclosing one's
         old_obj, new_obj = old_obj.__dict__[part], new_obj.__dict__[part]
     if isinstance(old_obj, types.FunctionType):
         old_obj.__code__ = new_obj.__code__
