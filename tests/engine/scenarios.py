@@ -77,7 +77,7 @@ class Market:
         return [o for o in out if isinstance(o, Event)]
 
     def send(
-        self, order_id: str, command: str, email: str, **data: Any
+        self, order_id: str, command: str, email: str, /, **data: Any
     ) -> tuple[Response, list[Event]]:
         cmd = Command(order_id, command, email, data, self.ms)
         out = self.engine.apply_command_entry(self._id(), as_bytes(encode_command(cmd)))

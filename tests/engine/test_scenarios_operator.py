@@ -89,3 +89,38 @@ def test_open_interest_is_rebuilt_from_a_snapshot() -> None:
         }
     )
     assert ALICE in restored.user_trades
+
+
+def test_operator_events_name_the_account_and_move_nothing_else() -> None:
+    mk = market()
+    response, (event,) = mk.send(
+        "adj", m.ADJUST_BALANCE, OPS, email=ALICE, amount="12.5", reason="refund",
+        transactionId="tx1",
+    )  # fmt: skip
+    assert response.status == m.SUCCESS
+    assert (event.event_type, event.email, event.order_id) == (m.BALANCE_ADJUSTED, ALICE, "adj")
+    assert (event.amount, event.balance, event.pnl) == (125_000, mk.free(), 0)
+    _, (event,) = mk.send("halt", m.SET_MARKET_STATE, OPS, asset=ETH, state="HALTED")
+    assert (event.event_type, event.asset, event.market_state) == (
+        m.MARKET_STATE_CHANGED,
+        ETH,
+        "HALTED",
+    )
+    assert (event.amount, event.balance, event.margin_returned, event.close_price) == (0, 0, 0, 0)
+
+
+def test_a_market_state_change_starts_the_band_count_again() -> None:
+    mk = market(price_band_bps=1_000, price_band_halt_after=3)
+    mk.tick(BTC, "200")
+    mk.tick(BTC, "200")
+    operator(mk, "close-only", m.SET_MARKET_STATE, asset=BTC, state="CLOSE_ONLY")
+    mk.tick(BTC, "200")
+    assert mk.engine.state.markets == {BTC: "CLOSE_ONLY"}  # one refusal since: not halted
+
+
+def test_metrics_show_every_assets_state_and_open_interest_in_usd() -> None:
+    mk = market()
+    mk.open("t1", asset=BTC, direction="LONG", margin="10", leverage=25)
+    operator(mk, "eth", m.SET_MARKET_STATE, asset=ETH, state="CLOSE_ONLY")
+    assert mk.engine.market_states() == {BTC: "OPEN", ETH: "CLOSE_ONLY"}
+    assert mk.engine.open_interest_usd() == {BTC: 25.0, ETH: 0.0}  # a gauge: 10 USD at 2.5x
