@@ -221,7 +221,7 @@ def test_the_summary_counts_positions_per_asset_and_totals_the_money() -> None:
     mk.account()
     mk.account(BOB)
     mk.tick(BTC, "100", "101")
-    mk.tick("ETH_USDC", "10")
+    mk.tick("ETH_USDC", "10", "10.01")
     mk.open("t1", asset=BTC, direction="LONG", margin="10")
     mk.open("t2", email=BOB, asset=BTC, direction="SHORT", margin="20")
     mk.open("t3", asset="ETH_USDC", direction="SHORT", margin="30")
@@ -229,10 +229,11 @@ def test_the_summary_counts_positions_per_asset_and_totals_the_money() -> None:
     summary = mk.engine.summary()
     assert summary["positions_per_asset"] == {"BTC_USDC": 2, "ETH_USDC": 0, "SOL_USDC": 0}
     assert (summary["accounts"], summary["open_positions"]) == (2, 2)
+    # t3, a 1x SHORT of 30 USD, sold at 10 and bought back at 10.01: 0.03 USD to the house
     assert (summary["free"], summary["locked"], summary["house"]) == (
-        10_000 * USD - 30 * USD,
+        10_000 * USD - 30 * USD - 300,
         30 * USD,
-        0,
+        300,
     )
     assert (summary["deposits"], summary["conserved"]) == (10_000 * USD, True)
     assert summary["seq"] == mk.engine.state.seq == len(mk.outputs)
