@@ -1,7 +1,9 @@
 """Engine core benchmark: in-process, one core, no Redis.
 
 Prints: mixed commands/s with p50/p99 microseconds per command (decode + apply, as the daemon
-calls it); microseconds per non-triggering tick at 10^3, 10^5 and 10^6 open positions; bytes of
+calls it), and the same with the pending-order commands in the mix (a separate row: the first
+stays comparable); microseconds per non-triggering tick at 10^3, 10^5 and 10^6 open positions,
+at 10^3 ... 10^6 pending orders, and at 10^3 ... 10^6 trailing stops; bytes of
 memory per open position at the largest size (tracemalloc); snapshot size and write time after
 10^5 reads.
 
@@ -23,7 +25,7 @@ import tracemalloc
 from engine import messages as m
 from engine.config import EngineConfig
 from engine.core import Engine
-from engine.daemon.daemon import tune_gc
+from engine.daemon.gc_policy import tune_gc
 from engine.messages import Command, PriceItem
 from engine.money import USD_SCALE
 from engine.state import dump_state
@@ -33,7 +35,7 @@ from snapshots import format as snapshot_format
 P = 10_000
 ASSETS = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
 BASE = {"BTC_USDC": 60_000 * P, "ETH_USDC": 3_000 * P, "SOL_USDC": 150 * P}
-AMOUNTS = {"margin", "stopLossPrice", "takeProfitPrice"}
+AMOUNTS = {"margin", "stopLossPrice", "takeProfitPrice", "price", "trailingDistance"}
 
 
 def raw(fields: dict) -> dict[bytes, bytes]:
@@ -150,6 +152,170 @@ def bench_mixed(n: int) -> None:
     )
 
 
+def bench_mixed_orders(n: int) -> None:
+    """The mix of ``bench_mixed`` with the new commands in it: 25% create, 25% close (a third of
+    them partial), 10% CREATE_ORDER, 5% CANCEL_ORDER, 5% MODIFY_TRADE, 15% balance, 10% open
+    trades, 5% open orders; ~10k trades and a few thousand pending orders open."""
+    rng = random.Random(1)
+    engine, emails = new_engine(1_000)
+    open_positions(engine, emails, 10_000, rng)
+    entries = []
+    open_ids = [(f"t{i}", emails[i % len(emails)]) for i in range(10_000)]
+    orders: list[tuple[str, str]] = []
+    for i in range(n):
+        email = emails[rng.randrange(len(emails))]
+        r = rng.random()
+        asset = ASSETS[i % 3]
+        base = BASE[asset]
+        if r < 0.25:
+            data = {
+                "asset": asset,
+                "direction": "LONG" if i % 2 else "SHORT",
+                "margin": 10 * USD_SCALE,
+                "leverage": 50,
+                "stopLossPrice": base // 2 if i % 2 else base * 2,
+            }
+            if i % 4 == 1:
+                data["trailingDistance"] = base // 10
+            entries.append(cmd_fields(f"m{i}", m.CREATE_TRADE, email, data))
+            open_ids.append((f"m{i}", email))
+        elif r < 0.5:
+            j = rng.randrange(len(open_ids))
+            tid, owner = open_ids[j]
+            if i % 3 == 0:  # partial: the trade stays open
+                data = {"tradeId": tid, "margin": USD_SCALE // 10}
+            else:
+                open_ids.pop(j)
+                data = {"tradeId": tid}
+            entries.append(cmd_fields(f"m{i}", m.CLOSE_TRADE, owner, data))
+        elif r < 0.6:  # far from the price: stays pending
+            long = i % 2 == 0
+            data = {
+                "asset": asset,
+                "direction": "LONG" if long else "SHORT",
+                "type": "LIMIT",
+                "price": base // 2 + rng.randrange(1000) * P if long else base * 2,
+                "margin": 10 * USD_SCALE,
+                "leverage": 50,
+            }
+            entries.append(cmd_fields(f"m{i}", m.CREATE_ORDER, email, data))
+            orders.append((f"m{i}", email))
+        elif r < 0.65 and orders:
+            oid, owner = orders.pop(rng.randrange(len(orders)))
+            entries.append(cmd_fields(f"m{i}", m.CANCEL_ORDER, owner, {"orderId": oid}))
+        elif r < 0.7:
+            tid, owner = open_ids[rng.randrange(len(open_ids))]
+            data = {"tradeId": tid, "takeProfitPrice": None}
+            entries.append(cmd_fields(f"m{i}", m.MODIFY_TRADE, owner, data))
+        elif r < 0.85:
+            entries.append(cmd_fields(f"m{i}", m.GET_USD_BALANCE, email, {}))
+        elif r < 0.95:
+            entries.append(cmd_fields(f"m{i}", m.GET_OPEN_TRADES, email, {}))
+        else:
+            entries.append(cmd_fields(f"m{i}", m.GET_OPEN_ORDERS, email, {}))
+    samples = []
+    daemon_gc_policy()
+    apply = engine.apply_command_entry
+    clock = time.perf_counter_ns
+    start = clock()
+    for i, fields in enumerate(entries):
+        t0 = clock()
+        apply(f"4-{i}", fields)
+        samples.append(clock() - t0)
+    wall = (clock() - start) / 1e9
+    samples.sort()
+    p50 = samples[len(samples) // 2] / 1000
+    p99 = samples[int(len(samples) * 0.99)] / 1000
+    print(
+        f"mixed commands with orders: {n / wall:,.0f}/s wall; p50 {p50:.1f} us, p99 {p99:.1f} us "
+        f"(n={n:,}; {len(engine.state.pending):,} pending at the end; ~10k open)"
+    )
+
+
+def bench_pending_ticks(sizes: list[int], ticks: int) -> None:
+    """A tick that fills nothing, with ``size`` pending orders (and 10^3 open trades)."""
+    for size in sizes:
+        rng = random.Random(5)
+        engine, emails = new_engine(1_000)
+        open_positions(engine, emails, 1_000, rng)
+        for i in range(size):
+            asset = ASSETS[i % 3]
+            base = BASE[asset]
+            long, stop = i % 2 == 0, i % 4 >= 2
+            far = base // 100 * rng.randint(5, 40)  # 5-40% away: never crossed by the wobble
+            price = base - far if long != stop else base + far
+            data = {
+                "asset": asset,
+                "direction": "LONG" if long else "SHORT",
+                "type": "STOP" if stop else "LIMIT",
+                "price": price,
+                "margin": USD_SCALE,
+                "leverage": 10,
+            }
+            if i % 8 == 0:
+                data["expiresAt"] = 10**12  # in the expiry index too
+            engine.apply_command_entry(
+                f"3-{i}", cmd_fields(f"p{i}", m.CREATE_ORDER, emails[i % len(emails)], data)
+            )
+        assert len(engine.state.pending) == size, "an order was refused"
+        per_tick = _wobble(engine, ticks, rng)
+        assert len(engine.state.pending) == size, "a bench tick filled an order"
+        print(f"non-filling tick at {size:>9,} pending orders: {per_tick:.2f} us")
+        del engine
+
+
+def bench_trailing_ticks(sizes: list[int], ticks: int) -> None:
+    """A tick that fires nothing, with ``size`` trailing stops set at many different prices
+    (so there are many groups), the wobble moving marks up and down as a feed does."""
+    for size in sizes:
+        rng = random.Random(6)
+        engine, emails = new_engine(1_000)
+        n = 0
+        for i in range(size):
+            asset = ASSETS[i % 3]
+            base = BASE[asset]
+            if i % 100 == 0:  # a new price every 100 stops: ~size/100 groups per side
+                n += 1
+                bid = base + rng.randint(-200, 200) * (base // 10_000)
+                engine.apply_price_entry(f"2-{n}", tick_fields(asset, bid))
+            data = {
+                "asset": asset,
+                "direction": "LONG" if i % 2 == 0 else "SHORT",
+                "margin": USD_SCALE,
+                "leverage": 10,
+                "trailingDistance": base // 100 * rng.randint(10, 40),  # beyond the wobble
+            }
+            engine.apply_command_entry(
+                f"3-{i}", cmd_fields(f"s{i}", m.CREATE_TRADE, emails[i % len(emails)], data)
+            )
+        assert len(engine.state.trails) == size
+        per_tick = _wobble(engine, ticks, rng)
+        assert len(engine.state.trails) == size, "a bench tick fired a trailing stop"
+        groups = len(engine.state.trail_marks)
+        print(
+            f"non-firing tick at {size:>9,} trailing stops: {per_tick:.2f} us "
+            f"({groups:,} groups left)"
+        )
+        del engine
+
+
+def _wobble(engine: Engine, ticks: int, rng: random.Random) -> float:
+    """Microseconds per tick of prices wobbling +-2% around the base (decode included)."""
+    fields = [
+        tick_fields(
+            ASSETS[i % 3],
+            BASE[ASSETS[i % 3]] + rng.randint(-200, 200) * (BASE[ASSETS[i % 3]] // 10_000),
+        )
+        for i in range(ticks)
+    ]
+    daemon_gc_policy()
+    apply = engine.apply_price_entry
+    start = time.perf_counter_ns()
+    for i, f in enumerate(fields):
+        apply(f"5-{i}", f)
+    return (time.perf_counter_ns() - start) / ticks / 1000
+
+
 def bench_ticks(sizes: list[int], ticks: int) -> None:
     for size in sizes:
         rng = random.Random(2)
@@ -230,12 +396,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         bench_mixed(20_000)
+        bench_mixed_orders(20_000)
         bench_ticks([1_000, 10_000], 20_000)
+        bench_pending_ticks([1_000, 10_000], 20_000)
+        bench_trailing_ticks([1_000, 10_000], 20_000)
         bench_memory(10_000)
         bench_reads(10_000)
         return
     bench_mixed(200_000)
+    bench_mixed_orders(200_000)
     bench_ticks([1_000, 100_000, 1_000_000], 100_000)
+    bench_pending_ticks([1_000, 100_000, 1_000_000], 100_000)
+    bench_trailing_ticks([1_000, 100_000, 1_000_000], 100_000)
     bench_memory(1_000_000)
     bench_reads(100_000)
 

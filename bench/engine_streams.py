@@ -61,7 +61,7 @@ class Engine:
     def start(self, *extra: str) -> Engine:
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         argv = [sys.executable, "-m", "engine", "--redis-url", self.url, "--snapshot-dir",
-                str(self.snaps), "--metrics-port", "0", *self.args, *extra]
+                str(self.snaps), "--metrics-port", "0", "--log-level", "debug", *self.args, *extra]
         with self.log.open("ab") as log:
             self.started = time.monotonic()
             self.proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd=ROOT)

@@ -49,7 +49,7 @@ from devstack.server import LocalServer
 
 FEEDS = ("sim", "replay", "backpack")
 DATABASE = "exchange"
-PROCESSES = ("mailbox", "engine", "worker", "poller", "gateway")
+PROCESSES = ("mailbox", "engine", "worker", "candles", "poller", "gateway")
 # The gateway's own variables that `make up` passes on instead of its defaults when set.
 PASSTHROUGH = ("GATEWAY_ENV", "PUBLIC_URL")
 EXIT_OK = 0

@@ -205,6 +205,7 @@ def report(engine: Engine, command: Command, outputs: list[Output]) -> Handled:
         "totals": {
             "free": usd(summary["free"]),
             "locked": usd(summary["locked"]),
+            "reserved": usd(summary["reserved"]),  # margin of pending orders (issue 17)
             "house": usd(summary["house"]),
             "deposits": usd(summary["deposits"]),
             "conserved": summary["conserved"],

@@ -5,7 +5,8 @@ fields) and return the outputs it causes. No I/O, no clock, no randomness: time 
 millisecond, IDs come from the command (orderId) or the engine's own counters. The same state and
 the same ordered entries give identical outputs, which is what makes snapshot + replay exact.
 
-Money is conserved at every step: sum(free) + sum(locked) + house == deposits.
+Money is conserved at every step: sum(free) + sum(locked) + sum(reserved) + house == deposits
+(``reserved``: the margin of pending orders, ``engine.order_commands``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from engine.config import EngineConfig
 from engine.markets import HALTED, OPEN, check_can_open, check_limits, check_not_halted
 from engine.messages import Command, Event, Output, PriceBatch, PriceItem, Response
 from engine.money import BPS, USD_SCALE, AmountError, liquidation_level, pnl, rescale
+from engine.order_commands import TRAILING, OrderDesk
 from engine.orders import (
     CloseTradeData,
     CreateTradeData,
@@ -45,6 +47,7 @@ from engine.state import (
     Receipt,
     Trade,
 )
+from engine.trailing import Fired
 from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
 from engine.views import (
     account_view,
@@ -64,6 +67,7 @@ Handled = tuple[Any, str, Answer | None]
 _REASONS = {
     LIQUIDATION: m.TRADE_LIQUIDATED,
     STOP_LOSS: m.TRADE_STOP_LOSS,
+    TRAILING: m.TRADE_TRAILING_STOP,
 }
 
 
@@ -107,6 +111,12 @@ class Engine:
         }
         for name, handler in admin.HANDLERS.items():
             self._handlers[name] = self._admin_only(handler)
+        # issue 17: pending orders, trailing stops, amends, partial closes (engine/order_commands)
+        self.desk = OrderDesk(self)
+        self._handlers.update(self.desk.handlers())
+        self._expiry = self.desk.expiry
+        self._trails = self.desk.trails
+        self._pending = self.desk.books
 
     def quarantine(self, stream: str, entry_id: str) -> None:
         """Set an input entry aside: when it is reached it is skipped and counted, not applied.
@@ -124,6 +134,11 @@ class Engine:
     def apply_price_entry(self, entry_id: str, fields: Mapping[Any, Any]) -> list[Output]:
         """Apply one engine_input entry. Malformed entries are counted, never raised."""
         self._advance(entry_id)
+        if self.state.now_ms >= self._expiry.next_ms:  # hook: pending orders expire first
+            return self.desk.expire() + self._price_entry(entry_id, fields)
+        return self._price_entry(entry_id, fields)
+
+    def _price_entry(self, entry_id: str, fields: Mapping[Any, Any]) -> list[Output]:
         self.state.last_price_id = entry_id
         if self._skip and f"price:{entry_id}" in self._skip:
             self._reject("quarantined")
@@ -141,6 +156,12 @@ class Engine:
         ms = int(entry_id.partition("-")[0])  # entry_ms, inline: this runs for every command
         if ms > state.now_ms:
             state.now_ms = ms
+            if ms >= self._expiry.next_ms:  # hook: pending orders expire first
+                return self.desk.expire() + self._command_entry(entry_id, fields)
+        return self._command_entry(entry_id, fields)
+
+    def _command_entry(self, entry_id: str, fields: Mapping[Any, Any]) -> list[Output]:
+        state = self.state
         state.last_command_id = entry_id
         if self._skip and f"command:{entry_id}" in self._skip:
             self._reject("quarantined")
@@ -170,8 +191,13 @@ class Engine:
             if halted:  # recorded, never fired: the first tick after a resume fires
                 continue
             fired = self.books[item.asset].fired(price.bid, price.ask)
-            if fired:
-                self._fire(item.asset, fired, price, outputs)
+            # hook: trailing stops move and fire with the other exits, then pending orders fill
+            trails = self._trails[item.asset]
+            trailed = trails.tick(price.bid, price.ask) if trails.trade_ids else None
+            if fired or trailed:
+                self._fire(item.asset, fired, price, outputs, trailed)
+            if self._pending[item.asset].order_ids:
+                self.desk.fill(item.asset, price, outputs)
         return outputs
 
     def _price(self, item: PriceItem, outputs: list[Output], band: bool = True) -> Price | None:
@@ -218,17 +244,29 @@ class Engine:
             reason = f"price band: {run} consecutive prices refused"
             self.set_market(asset, HALTED, reason, "", outputs)
 
-    def _fire(self, asset: str, fired: list[Entry], price: Price, outputs: list[Output]) -> None:
+    def _fire(
+        self,
+        asset: str,
+        fired: list[Entry],
+        price: Price,
+        outputs: list[Output],
+        trailed: list[Fired] | None = None,
+    ) -> None:
         trades = self.state.trades
         book = self.books[asset]
-        for _level, _seq, kind, trade_id in fired:
+        if trailed:
+            fired = self.desk.merge_fired(fired, trailed)
+        for level, _seq, kind, trade_id in fired:
             trade = trades.get(trade_id)
             if trade is None:  # defensive: the index holds one exit per side of a trade
                 continue
             book.remove(trade)
             exit_price = price.bid if trade.is_long else price.ask
             event_type = _REASONS.get(kind, m.TRADE_TAKE_PROFIT)
-            outputs.append(self._settle(trade, exit_price, event_type, "")[1])
+            event = self._settle(trade, exit_price, event_type, "")[1]
+            if kind == TRAILING:
+                event = self.desk.trailing_fired(event, trade, level)
+            outputs.append(event)
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -316,6 +354,9 @@ class Engine:
             same = sum(1 for t in held.values() if t.asset == asset)
             interest = self.open_interest.get(asset, 0)
             check_limits(state.limits, asset, margin, leverage, interest, (len(held), same))
+        trailing = 0  # hook: a trailing stop (engine/order_commands)
+        if data.trailingDistance is not None:
+            trailing = self.desk.trailing_distance(data.trailingDistance, asset)
         state.trade_seq += 1
         trade = Trade(  # positional, in field order (trade_id ... seq): the hot path
             command.order_id,
@@ -330,6 +371,7 @@ class Engine:
             liquidation_level(margin, leverage, entry, is_long, config.maintenance_bps),
             state.now_ms,
             state.trade_seq,
+            trailing,
         )
         account.free -= margin
         account.locked += margin
@@ -337,11 +379,21 @@ class Engine:
         self._index(trade)
         self._add_interest(asset, margin * leverage)
         self.books[trade.asset].add(trade)
-        outputs.append(self._trade_event(m.TRADE_OPENED, trade, account, -margin, command.order_id))
+        if trailing:
+            self.desk.trail(trade, state.prices[asset])
+            outputs.append(self.desk.opened_event(trade, account, -margin, command.order_id))
+        else:
+            outputs.append(
+                self._trade_event(m.TRADE_OPENED, trade, account, -margin, command.order_id)
+            )
         view = opened_view(trade, account.free, config.assets[asset])
         return view, "Trade created successfully", Opened(trade, account.free)
 
     def _close_trade(self, command: Command, outputs: list[Output]) -> Handled:
+        if "margin" in command.trade_data:  # hook: a partial close (engine/order_commands)
+            part = self.desk.close_part(command, outputs)
+            if part is not None:
+                return part
         self._account(command)
         trade_id = command.trade_data.get("tradeId")
         if type(trade_id) is not str:
@@ -367,7 +419,16 @@ class Engine:
         self._account(command)
         trades = self.user_trades.get(command.email)
         assets = self.config.assets
-        shown = [trade_view(t, assets[t.asset]) for t in trades.values()] if trades else []
+        shown = (
+            [
+                self.desk.trailing_view(t)  # hook: with its trailing stop's level now
+                if t.trailing_distance
+                else trade_view(t, assets[t.asset])
+                for t in trades.values()
+            ]
+            if trades
+            else []
+        )
         return {"trades": shown}, "open trades", Read(m.GET_OPEN_TRADES)
 
     def _get_closed_trades(self, command: Command, outputs: list[Output]) -> Handled:
@@ -396,6 +457,8 @@ class Engine:
         del state.trades[trade.trade_id]
         self._unindex(trade)
         self._add_interest(trade.asset, -trade.margin * trade.leverage)
+        if trade.trailing_distance:  # hook: its trailing stop goes too
+            self.desk.untrail(trade)
         closed = ClosedTrade(
             trade, exit_price, returned - trade.margin, returned, event_type, state.now_ms
         )
@@ -572,15 +635,18 @@ class Engine:
             per_asset[trade.asset] += 1
         free = sum(a.free for a in state.accounts.values())
         locked = sum(a.locked for a in state.accounts.values())
+        reserved = sum(a.reserved for a in state.accounts.values())
         return {
             "accounts": len(state.accounts),
             "open_positions": len(state.trades),
             "positions_per_asset": per_asset,
             "free": free,
             "locked": locked,
+            "reserved": reserved,
+            "pending_orders": len(state.pending),
             "house": state.house,
             "deposits": state.deposits,
-            "conserved": free + locked + state.house == state.deposits,
+            "conserved": free + locked + reserved + state.house == state.deposits,
             "last_price_id": state.last_price_id,
             "last_command_id": state.last_command_id,
             "seq": state.seq,

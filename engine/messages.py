@@ -27,6 +27,11 @@ GET_REPORT: Final = "GET_REPORT"
 ADMIN_COMMANDS: Final = frozenset(
     {SET_MARKET_STATE, SET_LIMITS, ADJUST_BALANCE, FORCE_CLOSE, GET_REPORT}
 )
+# Pending orders and position management (issue 17).
+CREATE_ORDER: Final = "CREATE_ORDER"
+CANCEL_ORDER: Final = "CANCEL_ORDER"
+GET_OPEN_ORDERS: Final = "GET_OPEN_ORDERS"
+MODIFY_TRADE: Final = "MODIFY_TRADE"
 COMMANDS: Final = ADMIN_COMMANDS | frozenset(
     {
         CREATE_ACCOUNT,
@@ -36,6 +41,10 @@ COMMANDS: Final = ADMIN_COMMANDS | frozenset(
         CLOSE_TRADE,
         GET_OPEN_TRADES,
         GET_CLOSED_TRADES,
+        CREATE_ORDER,
+        CANCEL_ORDER,
+        GET_OPEN_ORDERS,
+        MODIFY_TRADE,
     }
 )
 
@@ -50,6 +59,17 @@ TRADE_LIQUIDATED: Final = "TRADE_LIQUIDATED"
 TRADE_FORCE_CLOSED: Final = "TRADE_FORCE_CLOSED"
 BALANCE_ADJUSTED: Final = "BALANCE_ADJUSTED"
 MARKET_STATE_CHANGED: Final = "MARKET_STATE_CHANGED"
+ORDER_PLACED: Final = "ORDER_PLACED"
+ORDER_FILLED: Final = "ORDER_FILLED"
+ORDER_CANCELLED: Final = "ORDER_CANCELLED"
+ORDER_EXPIRED: Final = "ORDER_EXPIRED"
+ORDER_REJECTED: Final = "ORDER_REJECTED"
+TRADE_MODIFIED: Final = "TRADE_MODIFIED"
+TRADE_TRAILING_STOP: Final = "TRADE_TRAILING_STOP"
+
+# Pending order types.
+LIMIT: Final = "LIMIT"
+STOP: Final = "STOP"
 
 SUCCESS: Final = "success"
 ERROR: Final = "error"
@@ -121,8 +141,21 @@ class Event(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     balance: int = 0  # the user's free balance after this event
     total_return: int = 0  # credited to the free balance by a close: margin + pnl (never < 0)
     price_decimals: int = 0  # the asset's price decimals (prices on the wire are human units)
-    reason: str = ""  # an operator's reason (BALANCE_ADJUSTED, TRADE_FORCE_CLOSED, ...)
+    # an operator's reason (BALANCE_ADJUSTED, TRADE_FORCE_CLOSED, ...); why an order was
+    # rejected at fill, cancelled or expired (ORDER_REJECTED, ORDER_CANCELLED, ORDER_EXPIRED)
+    reason: str = ""
     market_state: str = ""  # MARKET_STATE_CHANGED: the asset's new state
+    # Additive (issue 17), written on the wire only when set: pending orders, amended exits,
+    # trailing stops and partial closes. Prices in the asset's decimals, USD in 1/10,000.
+    order_type: str = ""  # LIMIT | STOP on ORDER_* events
+    order_price: int = 0  # the pending order's price
+    closed_margin: int = 0  # TRADE_CLOSED by a partial close: the margin closed
+    stop_loss_price: int = 0  # the exits after the event (ORDER_*, TRADE_OPENED by a fill,
+    take_profit_price: int = 0  # TRADE_MODIFIED); 0 = none
+    trailing_distance: int = 0
+    trailing_stop_price: int = 0  # the trailing stop's level then (TRADE_MODIFIED, _TRAILING_STOP)
+    expires_at: int = 0  # a pending order's expiry, stream-time ms
+    remaining_margin: int = 0  # TRADE_CLOSED by a partial close: the margin still open
 
 
 Output = Response | Event

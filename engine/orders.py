@@ -37,6 +37,7 @@ class CreateTradeData(msgspec.Struct, forbid_unknown_fields=False):
     takeProfitPrice: int | str | None = None
     expectedPrice: int | str | None = None
     maxSlippageBps: int = 0
+    trailingDistance: int | str | None = None
 
 
 class CloseTradeData(msgspec.Struct, forbid_unknown_fields=False):
@@ -161,3 +162,164 @@ def validate_open(
                 "INVALID_TAKE_PROFIT", f"takeProfitPrice must be {side}", "takeProfitPrice"
             )
     return data.asset, is_long, margin, leverage, entry, stop_loss, take_profit
+
+
+# --- pending orders and position management (issue 17) ----------------------------------------
+
+MAX_EXPIRES_AT = 10**15  # stream milliseconds (year 33658): keeps index keys bounded
+
+
+class CreateOrderData(msgspec.Struct, forbid_unknown_fields=False):
+    """CREATE_ORDER: a LIMIT or STOP entry at ``price``; amounts as in ``CreateTradeData``."""
+
+    asset: str
+    direction: str
+    type: str
+    price: int | str
+    margin: int | str
+    leverage: int = 10
+    stopLossPrice: int | str | None = None
+    takeProfitPrice: int | str | None = None
+    trailingDistance: int | str | None = None
+    expiresAt: int | None = None  # stream time: entry-ID milliseconds
+
+
+class OrderIdData(msgspec.Struct, forbid_unknown_fields=False):
+    orderId: str
+
+
+class PartialCloseData(msgspec.Struct, forbid_unknown_fields=False):
+    tradeId: str
+    margin: int | str | None = None
+
+
+class ModifyTradeData(msgspec.Struct, forbid_unknown_fields=False):
+    """MODIFY_TRADE: a key absent leaves that exit as it is (UNSET); ``null`` removes it."""
+
+    tradeId: str
+    stopLossPrice: int | str | msgspec.UnsetType | None = msgspec.UNSET
+    takeProfitPrice: int | str | msgspec.UnsetType | None = msgspec.UNSET
+    trailingDistance: int | str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+# A CREATE_ORDER that passed every check, in engine units: (asset, is_long, is_stop, price,
+# margin, leverage, stop_loss, take_profit, trailing_distance, expires_at), 0 when unset.
+NewOrder = tuple[str, bool, bool, int, int, int, int, int, int, int]
+
+
+def validate_order(
+    data: CreateOrderData,
+    free: int,
+    prices: dict[str, Price],
+    now_ms: int,
+    config: EngineConfig,
+) -> NewOrder:
+    """Check a CREATE_ORDER before any mutation; the first failing check is reported.
+
+    The order must wait: a LONG LIMIT below the ask, a LONG STOP above it, a SHORT LIMIT above
+    the bid, a SHORT STOP below it (one that would fill at once is refused: that is a
+    CREATE_TRADE). Its stop-loss and take-profit must lie on their side of the order's price,
+    and are checked again against the fill price when it fills.
+    """
+    decimals = config.assets.get(data.asset)
+    if decimals is None:
+        raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
+    is_long = direction(CreateTradeData(asset=data.asset, margin=0, direction=data.direction))
+    kind = data.type.upper()
+    if kind not in ("LIMIT", "STOP"):
+        raise Rejected("INVALID_ORDER_TYPE", "type must be LIMIT or STOP", "type")
+    is_stop = kind == "STOP"
+    price = amount(data.price, decimals, "price")
+    margin = usd(data.margin, "margin")
+    if margin > config.max_margin:
+        raise Rejected("INVALID_MARGIN", "margin is above the engine's maximum", "margin")
+    if margin > free:
+        raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
+    leverage = data.leverage
+    if not config.min_leverage <= leverage <= config.max_leverage:
+        raise Rejected(
+            "INVALID_LEVERAGE",
+            f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
+            "leverage",
+        )
+    now = fresh_price(prices.get(data.asset), data.asset, now_ms, config.max_price_age_ms)
+    watched = now.ask if is_long else now.bid
+    waits = (price > watched) == (is_long == is_stop) and price != watched
+    if not waits:
+        side = "above" if is_long == is_stop else "below"
+        quote = "ask" if is_long else "bid"
+        raise Rejected(
+            "INVALID_ORDER_PRICE",
+            f"a {data.direction.upper()} {kind} must be {side} the {quote} (else it fills now)",
+            "price",
+        )
+    stop_loss, take_profit = exits(
+        data.stopLossPrice, data.takeProfitPrice, decimals, is_long, price, price
+    )
+    trailing = 0
+    if data.trailingDistance is not None:
+        trailing = amount(data.trailingDistance, decimals, "trailingDistance")
+    expires_at = 0
+    if data.expiresAt is not None:
+        expires_at = data.expiresAt
+        if not now_ms < expires_at <= MAX_EXPIRES_AT:
+            raise Rejected(
+                "INVALID_EXPIRY", "expiresAt must be later than the stream time now", "expiresAt"
+            )
+    return (
+        data.asset,
+        is_long,
+        is_stop,
+        price,
+        margin,
+        leverage,
+        stop_loss,
+        take_profit,
+        trailing,
+        expires_at,
+    )
+
+
+def exits(
+    stop_loss_in: int | str | None,
+    take_profit_in: int | str | None,
+    decimals: int,
+    is_long: bool,
+    low: int,
+    high: int,
+) -> tuple[int, int]:
+    """Stop-loss and take-profit (0 when unset) checked against a price ``low`` .. ``high``: a
+    LONG's stop below ``low``, its target above ``high``; a SHORT's the mirror image."""
+    stop_loss = take_profit = 0
+    if stop_loss_in is not None:
+        stop_loss = amount(stop_loss_in, decimals, "stopLossPrice")
+        if not (stop_loss < low if is_long else stop_loss > high):
+            side = "below" if is_long else "above"
+            raise Rejected(
+                "INVALID_STOP_LOSS", f"stopLossPrice must be {side} the price", "stopLossPrice"
+            )
+    if take_profit_in is not None:
+        take_profit = amount(take_profit_in, decimals, "takeProfitPrice")
+        if not (take_profit > high if is_long else take_profit < low):
+            side = "above" if is_long else "below"
+            raise Rejected(
+                "INVALID_TAKE_PROFIT",
+                f"takeProfitPrice must be {side} the price",
+                "takeProfitPrice",
+            )
+    return stop_loss, take_profit
+
+
+def exits_fit(is_long: bool, stop_loss: int, take_profit: int, bid: int, ask: int) -> str:
+    """Why exits cannot be attached at this price (as CREATE_TRADE checks them), or ""."""
+    if is_long:
+        if stop_loss and stop_loss >= bid:
+            return "stopLossPrice is not below the bid at fill"
+        if take_profit and take_profit <= ask:
+            return "takeProfitPrice is not above the ask at fill"
+    else:
+        if stop_loss and stop_loss <= ask:
+            return "stopLossPrice is not above the ask at fill"
+        if take_profit and take_profit >= bid:
+            return "takeProfitPrice is not below the bid at fill"
+    return ""

@@ -14,12 +14,15 @@ from engine.config import EngineConfig
 
 
 class Account(msgspec.Struct, gc=False):
-    """A user's USD balances: ``free`` can be spent; ``locked`` is the margin of open trades."""
+    """A user's USD balances: ``free`` can be spent; ``locked`` is the margin of open trades;
+    ``reserved`` the margin of pending orders (a third bucket: free + locked + reserved of every
+    account + house == deposits)."""
 
     email: str
     free: int
     locked: int = 0
     deposited: int = 0
+    reserved: int = 0
 
 
 class Price(msgspec.Struct, gc=False, array_like=True):
@@ -48,6 +51,30 @@ class Trade(msgspec.Struct, gc=False, array_like=True, frozen=True):
     liquidation: int
     opened_at: int
     seq: int
+    trailing_distance: int = 0  # 0: no trailing stop (its level lives in ``EngineState.trails``)
+
+
+class PendingOrder(msgspec.Struct, gc=False, array_like=True, frozen=True):
+    """A LIMIT or STOP entry order waiting for its price; its margin is reserved.
+
+    ``order_id`` becomes the trade's ID when it fills, ``seq`` the trade's seq (one counter for
+    both, so index keys stay unique). Exits are 0 when unset; ``expires_at`` 0 = never.
+    """
+
+    order_id: str
+    email: str
+    asset: str
+    is_long: bool
+    is_stop: bool  # STOP (fills when the price moves through it) or LIMIT (at it or better)
+    price: int
+    margin: int
+    leverage: int
+    stop_loss: int
+    take_profit: int
+    trailing_distance: int
+    expires_at: int
+    placed_at: int
+    seq: int
 
 
 class ClosedTrade(msgspec.Struct, gc=False, array_like=True, frozen=True):
@@ -59,6 +86,7 @@ class ClosedTrade(msgspec.Struct, gc=False, array_like=True, frozen=True):
     total_return: int  # margin + pnl, credited to the free balance
     reason: str
     closed_at: int
+    remaining: int = 0  # after a partial close, the margin left open (``trade.margin``: closed)
 
 
 # --- the idempotency window --------------------------------------------------------------------
@@ -117,7 +145,24 @@ class OpenTrades(msgspec.Struct, tag="open_trades", array_like=True, frozen=True
     trades: tuple[Trade, ...]
 
 
-Answer = Opened | Closed | AccountAnswer | Read | Adjusted | OpenTrades
+class Placed(msgspec.Struct, tag="placed", array_like=True, frozen=True, gc=False):
+    """A CREATE_ORDER answer (status PENDING) or a CANCEL_ORDER one (status CANCELLED): the
+    order and the free and reserved balances after."""
+
+    order: PendingOrder
+    status: str
+    balance: int
+    reserved: int
+
+
+class Modified(msgspec.Struct, tag="modified", array_like=True, frozen=True, gc=False):
+    """A MODIFY_TRADE answer: the trade with its new exits and its trailing stop's level then."""
+
+    trade: Trade
+    trailing_stop: int
+
+
+Answer = Opened | Closed | AccountAnswer | Read | Adjusted | OpenTrades | Placed | Modified
 
 
 class Receipt(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -187,6 +232,14 @@ class EngineState(msgspec.Struct):
     limits: dict[str, Limits] = msgspec.field(default_factory=dict)
     adjustments: dict[str, Adjusted] = msgspec.field(default_factory=dict)
     band_rejects: dict[str, int] = msgspec.field(default_factory=dict)
+    # Pending orders (issue 17), by ID; their margin is in ``Account.reserved``.
+    pending: dict[str, PendingOrder] = msgspec.field(default_factory=dict)
+    # Trailing stops: the trade's group (``trails``) and each group's mark (``trail_marks``): the
+    # best watched price since the stops in it were set (LONG: highest bid; SHORT: lowest ask).
+    # A stop's level is its group's mark -/+ the trade's ``trailing_distance`` (engine.trailing).
+    trails: dict[str, int] = msgspec.field(default_factory=dict)
+    trail_marks: dict[int, int] = msgspec.field(default_factory=dict)
+    trail_group_seq: int = 0
 
 
 # JSON, not msgpack: JSON integers have no width, so no amount can ever make a snapshot fail

@@ -19,7 +19,10 @@ from engine.state import (
     Adjusted,
     Closed,
     ClosedTrade,
+    Modified,
     Opened,
+    PendingOrder,
+    Placed,
     Receipt,
     Trade,
 )
@@ -47,20 +50,26 @@ def account_view(email: str, answer: AccountAnswer) -> dict[str, Any]:
 
 def usd_balance_view(account: Account) -> dict[str, Any]:
     """GET_USD_BALANCE: the free balance as ``usdBalance``, and the margin locked in trades."""
-    return {
+    view = {
         "email": account.email,
         "usdBalance": usd(account.free),
         "lockedUsd": usd(account.locked),
     }
+    if account.reserved:  # issue 17's keys appear only when they apply (docs/protocol.md)
+        view["reservedUsd"] = usd(account.reserved)
+    return view
 
 
 def balance_view(account: Account) -> dict[str, Any]:
     """GET_BALANCE: every balance by asset (USD only: a CFD account holds no spot assets)."""
-    return {
+    view = {
         "email": account.email,
         "balances": {"USD": usd(account.free)},
         "locked": {"USD": usd(account.locked)},
     }
+    if account.reserved:
+        view["reserved"] = {"USD": usd(account.reserved)}
+    return view
 
 
 _SCALES = [10**d for d in range(19)]
@@ -95,12 +104,19 @@ def _trade_keys(trade: Trade, decimals: int) -> str:
         f'"direction":"{"LONG" if trade.is_long else "SHORT"}",'
         f'"leverageTenths":{trade.leverage},'
         f'"openedAt":{trade.opened_at}'
+        + (
+            f',"trailingDistance":{_num(trade.trailing_distance, decimals)}'
+            if trade.trailing_distance
+            else ""
+        )
     )
 
 
-def trade_view(trade: Trade, decimals: int) -> msgspec.Raw:
-    """An open trade, as CREATE_TRADE and GET_OPEN_TRADES show it (a JSON object)."""
-    return msgspec.Raw(("{" + _trade_keys(trade, decimals) + "}").encode())
+def trade_view(trade: Trade, decimals: int, trailing_stop: int | None = None) -> msgspec.Raw:
+    """An open trade, as CREATE_TRADE and GET_OPEN_TRADES show it (a JSON object); with its
+    trailing stop's level now when it has one."""
+    level = "" if trailing_stop is None else f',"trailingStopPrice":{_num(trailing_stop, decimals)}'
+    return msgspec.Raw(("{" + _trade_keys(trade, decimals) + level + "}").encode())
 
 
 def opened_view(trade: Trade, balance: int, decimals: int) -> msgspec.Raw:
@@ -118,6 +134,11 @@ def closed_view(closed: ClosedTrade, decimals: int, balance: int | None = None) 
     trade = closed.trade
     total = closed.total_return
     after = "" if balance is None else f',"usdBalance":{_num(balance, USD_DECIMALS)}'
+    if closed.remaining:  # a partial close: ``trade.margin`` is the part closed
+        after = (
+            f',"closedMargin":{_num(trade.margin, USD_DECIMALS)}'
+            f',"remainingMargin":{_num(closed.remaining, USD_DECIMALS)}{after}'
+        )
     return msgspec.Raw(
         (
             f"{{{_trade_keys(trade, decimals)},"
@@ -156,4 +177,49 @@ def receipt_view(receipt: Receipt, assets: dict[str, int]) -> Any:
         return account_view(receipt.email, answer)
     if isinstance(answer, Adjusted):
         return adjusted_view(answer)
+    if isinstance(answer, Placed):
+        order = answer.order
+        return placed_view(
+            order, answer.status, assets[order.asset], answer.balance, answer.reserved
+        )
+    if isinstance(answer, Modified):
+        trade = answer.trade
+        level = answer.trailing_stop if trade.trailing_distance else None
+        return trade_view(trade, assets[trade.asset], level)
     raise TypeError(f"a read is run again, not rebuilt from its receipt: {answer!r}")
+
+
+def _price_or_null(value: int, decimals: int) -> msgspec.Raw | None:
+    return number(value, decimals) if value else None
+
+
+def order_view(order: PendingOrder, status: str, decimals: int) -> dict[str, Any]:
+    """A pending order (CREATE_ORDER, CANCEL_ORDER, GET_OPEN_ORDERS): amounts in human units,
+    unset exits and expiry ``null``; ``status`` PENDING, or CANCELLED when answering a cancel."""
+    return {
+        "orderId": order.order_id,
+        "email": order.email,
+        "asset": order.asset,
+        "direction": "LONG" if order.is_long else "SHORT",
+        "type": "STOP" if order.is_stop else "LIMIT",
+        "price": number(order.price, decimals),
+        "margin": usd(order.margin),
+        "leverage": number(order.leverage, LEVERAGE_DECIMALS),
+        "leverageTenths": order.leverage,
+        "stopLossPrice": _price_or_null(order.stop_loss, decimals),
+        "takeProfitPrice": _price_or_null(order.take_profit, decimals),
+        "trailingDistance": _price_or_null(order.trailing_distance, decimals),
+        "expiresAt": order.expires_at or None,
+        "placedAt": order.placed_at,
+        "status": status,
+    }
+
+
+def placed_view(
+    order: PendingOrder, status: str, decimals: int, balance: int, reserved: int
+) -> dict[str, Any]:
+    """The answer to CREATE_ORDER or CANCEL_ORDER: the order and the balances after."""
+    view = order_view(order, status, decimals)
+    view["usdBalance"] = usd(balance)
+    view["reservedUsd"] = usd(reserved)
+    return view

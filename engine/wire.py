@@ -93,6 +93,23 @@ def _scaled(value: int | str | None, name: str) -> int | None:
     if not (0 < len(value) <= MAX_PRICE_DIGITS and value.isdigit() and value.isascii()):
         raise WireError(f"{name} is not a scaled integer: {value[:MAX_PRICE_DIGITS]!r}")
     return int(value)
+
+
+# Additive event fields of issue 17 (wire name, Event attribute, unit): written only when set
+# (not the default), so every event of the earlier kinds is byte-identical to what it was.
+# Units: "usd", "price" (the asset's decimals), "int", "str".
+_EXTRA_EVENT_FIELDS = (
+    ("orderType", "order_type", "str"),
+    ("orderPrice", "order_price", "price"),
+    ("closedMargin", "closed_margin", "usd"),
+    ("remainingMargin", "remaining_margin", "usd"),
+    ("stopLossPrice", "stop_loss_price", "price"),
+    ("takeProfitPrice", "take_profit_price", "price"),
+    ("trailingDistance", "trailing_distance", "price"),
+    ("trailingStopPrice", "trailing_stop_price", "price"),
+    ("expiresAt", "expires_at", "int"),
+)
+
 _KEYS = {
     name: name.encode()
     for name in [
@@ -124,6 +141,7 @@ _KEYS = {
         "priceDecimals",
         "reason",
         "marketState",
+        *(wire for wire, _attr, _unit in _EXTRA_EVENT_FIELDS),
     ]
 }
 
@@ -369,7 +387,7 @@ def encode_event(event: Event) -> dict[str, str]:
     This is the one definition of an event on the wire; the gateway's WebSocket sends the same.
     """
     usd, price = USD_DECIMALS, event.price_decimals
-    return {
+    fields = {
         "eventType": event.event_type,
         "tradeId": event.trade_id,
         "email": event.email,
@@ -392,6 +410,29 @@ def encode_event(event: Event) -> dict[str, str]:
         "reason": event.reason,
         "marketState": event.market_state,
     }
+    if event.event_type in _PLAIN_EVENTS and not event.closed_margin:
+        return fields  # the usual event: none of the additive fields below is set
+    for name, attr, unit in _EXTRA_EVENT_FIELDS:
+        value = getattr(event, attr)
+        if not value:
+            continue
+        if unit == "str" or unit == "int":
+            fields[name] = str(value)
+        else:
+            fields[name] = format_event_amount(value, usd if unit == "usd" else price)
+    return fields
+
+
+# Event types that never carry the additive fields of issue 17 except a partial close's
+_PLAIN_EVENTS = frozenset(
+    {
+        "ACCOUNT_CREATED",
+        "TRADE_CLOSED",
+        "TRADE_STOP_LOSS",
+        "TRADE_TAKE_PROFIT",
+        "TRADE_LIQUIDATED",
+    }
+)
 
 
 def decode_event(fields: Fields) -> Event:
@@ -406,6 +447,22 @@ def decode_event(fields: Fields) -> Event:
             text = _text(fields, name, required=False)
             try:
                 amounts[attr] = parse_event_amount(text, units, name) if text else 0
+            except AmountError as exc:
+                raise WireError(str(exc)) from None
+    extra: dict[str, Any] = {}
+    for name, attr, unit in _EXTRA_EVENT_FIELDS:
+        text = _text(fields, name, required=False)
+        if not text:
+            continue
+        if unit == "str":
+            extra[attr] = text
+        elif unit == "int":
+            extra[attr] = _int(fields, name, required=False)
+        else:
+            try:
+                extra[attr] = parse_event_amount(
+                    text, USD_DECIMALS if unit == "usd" else price, name
+                )
             except AmountError as exc:
                 raise WireError(str(exc)) from None
     leverage = _text(fields, "leverage", required=False)
@@ -423,8 +480,7 @@ def decode_event(fields: Fields) -> Event:
         reason=_text(fields, "reason", required=False),
         market_state=_text(fields, "marketState", required=False),
         leverage=tenths,
-        **ints,
-        **amounts,
+        **(extra | ints | amounts),
     )
 
 

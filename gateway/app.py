@@ -29,11 +29,12 @@ from gateway.config import GatewayConfig, load_config
 from gateway.engine_client import EngineClient
 from gateway.errors import ApiError, api_error_handler, json_response
 from gateway.feed import Feed
+from gateway.market import Market
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.openapi import build_document
 from gateway.options import OptionsMiddleware
 from gateway.redis_pool import connect
-from gateway.routes import account, auth, public, trading
+from gateway.routes import account, activity, auth, market, public, trading
 from gateway.schemas import InvalidField
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
@@ -127,10 +128,13 @@ def create_app(config: GatewayConfig) -> Starlette:
         await gw.engine.start()
         await gw.feed.start()
         app.state.gw = gw
+        app.state.market = Market(config.database_url, [a.symbol for a in config.assets])
+        app.state.market.start(gw.feed)
         log.info("gateway ready (env=%s, redis=%s)", config.env, config.redis_url)
         try:
             yield
         finally:
+            await app.state.market.stop()
             await gw.feed.stop()
             await gw.engine.stop()
             await redis.aclose()
@@ -156,6 +160,8 @@ def create_app(config: GatewayConfig) -> Starlette:
         *trading.routes,
         *account.routes,
         *public.routes,
+        *market.routes,
+        *activity.routes,
         *ws.routes,
     ]
     middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))

@@ -76,6 +76,7 @@ class GatewayConfig:
     engine_heartbeat_key: str = "engine:heartbeat"
     engine_heartbeat_max_age_s: int = 30
     log_level: str = "info"
+    database_url: str = ""  # PostgreSQL of the worker: candles, tickers, activity history
 
     @property
     def dev(self) -> bool:
@@ -130,6 +131,8 @@ ENV: dict[str, tuple[str, str]] = {
     "engine_heartbeat_key": ("ENGINE_HEARTBEAT_KEY", "Redis key the engine refreshes when alive"),
     "engine_heartbeat_max_age_s": ("ENGINE_HEARTBEAT_MAX_AGE_S", "heartbeat older than this: down"),
     "log_level": ("LOG_LEVEL", "debug, info, warning, error"),
+    "database_url": ("DATABASE_URL", "PostgreSQL with the worker's history and the candles "
+                     "(empty: market data and activity answer 503)"),
 }
 
 

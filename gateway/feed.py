@@ -219,6 +219,11 @@ class Feed:
             for sub in self._subscribers:
                 sub.offer("prices", entry_id, payload)
 
+    def broadcast(self, kind: str, payload: bytes) -> None:
+        """Queue a message for every subscriber (market data such as ``ticker``)."""
+        for sub in self._subscribers:
+            sub.offer(kind, "", payload)
+
     def _on_event(self, entry_id: str, fields: Any) -> None:
         try:
             event = decode_event(fields)

@@ -17,6 +17,7 @@ from gateway.openapi_bodies import (
     engine_request_schema,
     patch_trade_amounts,
 )
+from gateway.openapi_market import market_paths
 
 REF = "#/components/schemas/{name}"
 _STRUCTS = (
@@ -262,6 +263,7 @@ def build_document(
                 "responses": {"200": _json(schemas.AssetsBody, "Assets"), **_errors(429, 503)},
             }
         },
+        **market_paths(asset_schema, _errors, _SECURED),
         "/healthz": {"get": _probe("The process serves HTTP")},
         "/health": {"get": {**_probe("The process serves HTTP (documented name)"),
                             "operationId": "health"}},

@@ -10,9 +10,12 @@ accepted price of one INCR per limit (no sorted sets).
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 PREFIX = "gateway:rl:"
 
@@ -48,17 +51,37 @@ class Verdict:
     revoked: bool
 
 
-async def check(redis: Redis, limits: list[Limit], revoked_key: str | None = None) -> Verdict:
-    """Count one hit against every limit; also look up ``revoked_key`` in the same round trip."""
+# One registered script per client: EVALSHA (the script's digest, not its text, per request),
+# falling back to loading it when the server does not know it (after a restart, or a new node).
+_scripts: weakref.WeakKeyDictionary[Redis, AsyncScript] = weakref.WeakKeyDictionary()
+
+
+def _script(redis: Redis) -> AsyncScript:
+    script = _scripts.get(redis)
+    if script is None:
+        script = _scripts[redis] = redis.register_script(_SCRIPT)
+    return script
+
+
+async def check(
+    redis: Redis,
+    limits: list[Limit],
+    revoked_key: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Verdict:
+    """Count one hit against every limit; also look up ``revoked_key`` in the same round trip.
+
+    ``clock`` (seconds) places the hit in its window; tests give a fixed one.
+    """
     active = [lim for lim in limits if lim.limit > 0]
     if not active and revoked_key is None:
         return Verdict(None, 0, False)
-    now = int(time.time())
+    now = int(clock())
     keys = [f"{PREFIX}{lim.scope}:{lim.ident}:{now // lim.window_s}" for lim in active]
     windows = [lim.window_s + 1 for lim in active]
     if revoked_key is not None:
         keys.append(revoked_key)
-    results = await redis.eval(_SCRIPT, len(keys), *keys, *windows)  # type: ignore[misc]
+    results = await _script(redis)(keys=keys, args=windows)
     revoked = bool(results[-1]) if revoked_key is not None else False
     for i, lim in enumerate(active):
         if int(results[i]) > lim.limit:

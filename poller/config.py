@@ -44,6 +44,8 @@ class Config:
     backoff_min_s: float
     backoff_max_s: float
     log_level: str
+    sim_backfill_s: float = 0.0  # first start only: this much simulated past (make up: a day)
+    command_stream: str = "backend-to-engine"  # must be empty too for a backfill
 
 
 def parse_assets(text: str) -> tuple[AssetSpec, ...]:
@@ -171,6 +173,16 @@ _OPTIONS: tuple[tuple[str, str, str | None, Callable[[str], Any], str], ...] = (
         _number(0),
         "simulator rounds per second (each moves every asset); 0 = as fast as possible",
     ),
+    (
+        "--backfill-s",
+        "SIM_BACKFILL_S",
+        "0",
+        _number(0, 30 * 86_400),
+        "simulator, first start only (both input streams never written): write this many "
+        "seconds of simulated past to the stream, one entry per 10 s",
+    ),
+    ("--command-stream", "COMMAND_STREAM", "backend-to-engine", _text,
+     "the engine's command stream (a backfill needs it never written)"),
     ("--metrics-host", "METRICS_HOST", "0.0.0.0", _text, "address of the metrics endpoint"),
     ("--metrics-port", "METRICS_PORT", "9102", _port, "Prometheus metrics port; 0 = none"),
     (
@@ -255,4 +267,6 @@ def parse_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> Config:
         backoff_min_s=values["backoff_min_s"],
         backoff_max_s=values["backoff_max_s"],
         log_level=values["log_level"],
+        sim_backfill_s=values["backfill_s"],
+        command_stream=values["command_stream"],
     )

@@ -21,7 +21,8 @@ from poller.config import Config
 from poller.metrics import Metrics, serve, watch_silence
 from poller.publisher import Publisher
 from poller.replay import open_frames, replay
-from poller.sim import RandomWalk, simulate
+from poller.resume import backfill, last_quotes, resumed_walk
+from poller.sim import simulate
 
 log = logging.getLogger("poller")
 
@@ -29,11 +30,23 @@ DRAIN_TIMEOUT_S = 10.0
 REDIS_TIMEOUT_S = 5.0
 
 
+async def _simulate(config: Config, redis: Redis, sink: Callable[[PriceItem], None]) -> int:
+    """The simulator, resumed from the stream's last prices, after the first start's backfill."""
+    quotes, last_id = await last_quotes(redis, config.stream, config.assets)
+    walk = resumed_walk(config.assets, config.sim_seed, quotes, last_id)
+    if quotes:
+        log.info("simulator resumes from the last prices on %s (entry %s)", config.stream, last_id)
+    await backfill(redis, config.stream, config.command_stream, walk, config.sim_backfill_s,
+                   config.source)
+    return await simulate(walk, sink, config.sim_rate_hz)
+
+
 def _source(
     config: Config,
     frames: Iterator[bytes] | None,
     sink: Callable[[PriceItem], None],
     metrics: Metrics,
+    redis: Redis,
 ) -> Coroutine[Any, Any, object]:
     if config.source == "backpack":
         return BackpackFeed(
@@ -48,7 +61,7 @@ def _source(
     if config.source == "replay":
         assert frames is not None
         return replay(frames, config.assets, sink, metrics, speed=config.replay_speed)
-    return simulate(RandomWalk(config.assets, config.sim_seed), sink, config.sim_rate_hz)
+    return _simulate(config, redis, sink)
 
 
 async def run(
@@ -90,7 +103,7 @@ async def run(
             config.stream,
             ",".join(spec.asset for spec in config.assets),
         )
-        source = asyncio.create_task(_source(config, frames, publisher.offer, metrics))
+        source = asyncio.create_task(_source(config, frames, publisher.offer, metrics, redis))
         writer = asyncio.create_task(publisher.run())
         watcher = asyncio.create_task(watch_silence(metrics, config.silence_s))
         stopping = asyncio.create_task(stop.wait())

@@ -1,4 +1,4 @@
-"""``python -m worker [run|migrate]``: the persistence worker's command line."""
+"""``python -m worker [run|migrate|candles]``: the persistence worker's command line."""
 
 from __future__ import annotations
 
@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Persistence worker: writes the engine's responses, events and commands to "
         "PostgreSQL exactly once (at-least-once delivery + idempotent rows).",
     )
-    parser.add_argument("action", nargs="?", choices=("run", "migrate"), default="run",
-                        help="run the worker (default; migrates first) or only migrate")
+    parser.add_argument("action", nargs="?", choices=("run", "migrate", "candles"),
+                        default="run",
+                        help="run the worker (default; migrates first), only migrate, or run "
+                        "the candle builder (its own group on the price stream)")
     parser.add_argument("--database-url", type=_url(("postgresql", "postgres")),
                         default=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
                         help="PostgreSQL URL (env DATABASE_URL)")
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between claims of stale entries")
     parser.add_argument("--retry-max", type=_positive_float, default=d.retry_max_s,
                         help="longest backoff between retries, seconds")
+    parser.add_argument("--price-stream", default=os.environ.get("PRICE_STREAM", "engine_input"),
+                        help="candles: the price stream (env PRICE_STREAM)")
     parser.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
@@ -138,6 +142,38 @@ async def _run(config: Config) -> int:
     return 0
 
 
+async def _run_candles(config: Config, stream: str) -> int:
+    from redis.asyncio import Redis
+
+    from worker.candle_service import CandleBuilder, CandleConfig
+    from worker.service import Database
+
+    redis = Redis.from_url(config.redis_url)
+    builder = CandleBuilder(
+        CandleConfig(
+            database_url=config.database_url,
+            redis_url=config.redis_url,
+            stream=stream,
+            batch_size=config.batch_size,
+            block_ms=config.block_ms,
+            retry_initial_s=config.retry_initial_s,
+            retry_max_s=config.retry_max_s,
+        ),
+        redis,
+        Database(config.database_url),
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, builder.stop)
+    try:
+        stats = await builder.run()
+    finally:
+        await redis.aclose()
+    logging.getLogger("worker.candles").info(
+        "stopped: %d entries, %d ticks", stats.entries, stats.ticks)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -153,7 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = asyncio.run
     else:
         runner = uvloop.run
-    coro = _migrate_only(config) if args.action == "migrate" else _run(config)
+    if args.action == "candles":
+        coro = _run_candles(config, args.price_stream)
+    elif args.action == "migrate":
+        coro = _migrate_only(config)
+    else:
+        coro = _run(config)
     try:
         return runner(coro)
     except (OSError, ValueError, TimeoutError) as exc:

@@ -19,18 +19,17 @@ from engine.config import EngineConfig
 from engine.core import Engine
 from engine.daemon import logs
 from engine.daemon.daemon import Daemon
+from engine.daemon.exits import ExitCode
 from engine.daemon.settings import Settings, SettingsError, parse
 from snapshots.format import Header
 from snapshots.state import load_checked
 from snapshots.store import LockedError, SnapshotStore
 
-EXIT_REFUSED = 2
-
 
 def _refuse(event: str, message: str, **fields: object) -> int:
     logs.error(event, message=message, **fields)
     print(f"python -m engine: {message}", file=sys.stderr)
-    return EXIT_REFUSED
+    return ExitCode.REFUSED
 
 
 def starting_point(settings: Settings, store: SnapshotStore) -> tuple[Engine, Header | None]:
@@ -77,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse(argv)
     except SettingsError as exc:
         print(f"python -m engine: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     logs.setup(settings.log_level)
     store = SnapshotStore(settings.snapshot_dir, settings.snapshot_keep)
     try:

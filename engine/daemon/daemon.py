@@ -15,55 +15,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 import time
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from engine.core import Engine
 from engine.daemon import early, logs, streams, trimming
+from engine.daemon.exits import ExitCode
+from engine.daemon.gc_policy import tune_gc
 from engine.daemon.link import Link
 from engine.daemon.metrics import Metrics, serve
 from engine.daemon.ordering import PRICE, InputBuffer, Ordered, parse_id, round_bound
-from engine.daemon.published import Mismatch, PublishedLog, highest_published_seq
-from engine.daemon.publisher import Publisher, PublishError
+from engine.daemon.outages import BACKOFF_MAX_S, BACKOFF_START_S, OUTAGE_ERRORS, connect
+from engine.daemon.prior_outputs import Mismatch, PublishedLog, highest_published_seq
+from engine.daemon.publisher import Publisher
+from engine.daemon.recovery import DeterminismError, check_history, report_mismatch
 from engine.daemon.settings import Settings
 from engine.daemon.snapshotter import SnapshotResult, Snapshotter
 from engine.daemon.streams import StreamNames
 from snapshots.format import Header
 from snapshots.store import SnapshotStore
 
-# Errors that mean "Redis is not answering right now": wait and retry, never give up.
-# ResponseError too (MISCONF, OOM, WRONGTYPE): the engine waits for an operator, it does not crash.
-OUTAGE_ERRORS = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    ResponseError,
-    ConnectionError,
-    OSError,
-    PublishError,
-)
-BACKOFF_START_S = 0.05
-BACKOFF_MAX_S = 2.0
 HEARTBEAT_EVERY_S = 1.0
 HEARTBEAT_TTL_MS = 60_000
 SHUTDOWN_PUBLISH_TIMEOUT_S = 30.0
-
-EXIT_OK = 0
-EXIT_UNPUBLISHED = 1
-EXIT_REFUSED = 2
-EXIT_DETERMINISM = 3
-EXIT_CORE_FAILURE = 4
-
-
-class DeterminismError(RuntimeError):
-    """A replayed output differs from the one published before the restart."""
 
 
 class CoreFailure(RuntimeError):
@@ -74,17 +50,6 @@ def _ids(header: Header | None) -> tuple[str, str]:
     if header is None:
         return "0-0", "0-0"
     return header.last_response_id, header.last_event_id
-
-
-def connect(url: str) -> Redis:
-    """A client that never retries by itself (a retried pipeline would publish twice)."""
-    return Redis.from_url(
-        url,
-        retry=Retry(NoBackoff(), 0),
-        socket_connect_timeout=2.0,
-        socket_timeout=10.0,
-        socket_keepalive=True,
-    )
 
 
 class Daemon:
@@ -125,7 +90,7 @@ class Daemon:
         )
         self.snapshotter = Snapshotter(store, settings.snapshot_mode, self._snapshot_done)
         self.stopping = False
-        self.exit_code = EXIT_OK
+        self.exit_code = ExitCode.OK
         self._more = False  # the last round was cut short by COUNT: read again without blocking
         self._prefetched: tuple[int, list[streams.Raw]] | None = None  # next round's read
         self._caught_up = False
@@ -134,6 +99,7 @@ class Daemon:
         self._next_snapshot = time.monotonic() + settings.snapshot_interval_s
         self._next_heartbeat = 0.0
         self._trim_due = False
+        self._summary = logs.Summary()
         self._backoff = BACKOFF_START_S
         self._rejected_seen = sum(state.rejected.values())
         self._errors_seen = 0
@@ -168,7 +134,7 @@ class Daemon:
                     hint="choose another --metrics-port, or 0 for none",
                 )
                 await self._close()
-                return EXIT_REFUSED
+                return ExitCode.REFUSED
         try:
             await self._until_redis_answers(first=True)
             prepared = False
@@ -184,9 +150,9 @@ class Daemon:
                     await self._outage(exc)
             return await self._shutdown()
         except DeterminismError:
-            return EXIT_DETERMINISM
+            return ExitCode.DETERMINISM
         except CoreFailure:
-            return EXIT_CORE_FAILURE
+            return ExitCode.CORE_FAILURE
         finally:
             await self._close()
 
@@ -214,19 +180,19 @@ class Daemon:
                 reason="outputs not published",
                 unpublished=len(self.publisher.unsent),
             )
-            return EXIT_UNPUBLISHED
+            return ExitCode.UNPUBLISHED
         if self._snapshot_key != self._state_key():
             result = self.snapshotter.write_inline(self.engine.state, self._header())
             self._snapshot_done(result)
             if not result.ok:
-                return EXIT_UNPUBLISHED
+                return ExitCode.UNPUBLISHED
         logs.event(
             "stopped",
             seq=self.engine.state.seq,
             last_price_id=self.engine.state.last_price_id,
             last_command_id=self.engine.state.last_command_id,
         )
-        return EXIT_OK
+        return ExitCode.OK
 
     async def _close(self) -> None:
         if self._metrics_server is not None:
@@ -240,19 +206,13 @@ class Daemon:
     async def _prepare_replay(self) -> None:
         """Check the input history is complete and start comparing already-published outputs."""
         state = self.engine.state
-        for stream, position in zip(self.inputs, self.buffer.read_position, strict=True):
-            gap = await streams.history_gap(self.redis, stream, position)
-            if gap is not None:
-                logs.error(
-                    "history_trimmed",
-                    stream=stream,
-                    position=position,
-                    reason=gap,
-                    hint="entries the replay needs are gone; the state would differ",
-                )
-                self.metrics.errors.labels("history_trimmed").inc()
-                if not self.settings.continue_on_mismatch:
-                    raise DeterminismError(stream)
+        await check_history(
+            self.redis,
+            self.inputs,
+            self.buffer.read_position,
+            self.metrics,
+            self.settings.continue_on_mismatch,
+        )
         published = await highest_published_seq(
             self.link, (self.names.responses, self.names.events)
         )
@@ -408,21 +368,12 @@ class Daemon:
             seq=self.engine.state.seq,
             open_positions=self.engine.open_positions(),
         )
+        self._summary.maybe_log()
 
     def _mismatch(self, mismatch: Mismatch) -> None:
-        self.metrics.errors.labels("determinism").inc()
-        logs.error(
-            "determinism_error",
-            seq=mismatch.seq,
-            stream=mismatch.stream,
-            published_id=mismatch.published_id,
-            replayed=_printable(mismatch.replayed),
-            published=_printable(mismatch.published),
-            hint="a replayed output differs from the one published before the restart",
-        )
         if not self.settings.continue_on_mismatch:
             self.stopping = True
-            raise DeterminismError(f"seq {mismatch.seq}")
+        report_mismatch(mismatch, self.metrics, self.settings.continue_on_mismatch)
 
     # -- housekeeping between rounds -------------------------------------------------------------
 
@@ -471,8 +422,10 @@ class Daemon:
         self._snapshot_key = (h.seq, h.last_price_id, h.last_command_id)
         self._trim_due = True
         self.metrics.snapshot_written(result.duration_s, result.size)
+        self._summary.snapshot(h.seq, result.size, result.stall_s)
         logs.event(
             "snapshot_written",
+            logging.DEBUG,
             path=result.path,
             seq=h.seq,
             bytes=result.size,
@@ -483,20 +436,9 @@ class Daemon:
         )
 
     async def _trim(self) -> None:
-        kept = [item.header for item in self.store.listing() if item.header is not None]
-        if not kept:
-            return
-        oldest = kept[0]
-        for stream, position in zip(
-            self.inputs, (oldest.last_price_id, oldest.last_command_id), strict=True
-        ):
-            try:
-                minid, removed = await trimming.trim_input(self.redis, stream, position)
-            except ResponseError as exc:
-                logs.warning("trim_failed", stream=stream, error=str(exc))
-                continue
-            if removed:
-                logs.event("trimmed", stream=stream, minid=minid, removed=removed)
+        self._summary.trimmed += await trimming.trim_behind_snapshots(
+            self.redis, self.store, self.inputs
+        )
 
     # -- Redis outages ---------------------------------------------------------------------------
 
@@ -538,23 +480,3 @@ class Daemon:
     async def _sleep_backoff(self) -> None:
         await asyncio.sleep(self._backoff)
         self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
-
-
-def tune_gc() -> None:
-    """Keep the cyclic GC off the engine state: it has no cycles, but scanning it costs tens of
-    milliseconds per full collection at 10^5 positions, a pause in the middle of trading.
-
-    Everything alive now (the loaded state; ``cli`` loads it with the GC off) is frozen into the
-    permanent generation, and again
-    before each snapshot (which also spares the forked child copying pages the GC would touch,
-    as the gc module's documentation advises); young collections run less often.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    gc.enable()
-
-
-def _printable(fields: dict[bytes, bytes] | None) -> dict[str, str] | None:
-    if fields is None:
-        return None
-    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}

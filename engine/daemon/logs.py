@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -51,3 +52,44 @@ def error(name: str, **fields: Any) -> None:
 
 def warning(name: str, **fields: Any) -> None:
     event(name, logging.WARNING, **fields)
+
+
+class Summary:
+    """Routine snapshot and trim work, one ``snapshots`` line a minute at info level.
+
+    Each snapshot and trim has its own line at debug level (``snapshot_written``, ``trimmed``);
+    at info they would bury the lines a person needs (a sign-in link in ``make up``).
+    """
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self._reset(time.monotonic())
+
+    def _reset(self, now: float) -> None:
+        self.since = now
+        self.written = 0
+        self.seq = 0
+        self.bytes = 0
+        self.max_stall_s = 0.0
+        self.trimmed = 0
+
+    def snapshot(self, seq: int, size: int, stall_s: float) -> None:
+        self.written += 1
+        self.seq = seq
+        self.bytes = size
+        self.max_stall_s = max(self.max_stall_s, stall_s)
+
+    def maybe_log(self) -> None:
+        now = time.monotonic()
+        if now - self.since < self.every_s or not self.written:
+            return
+        event(
+            "snapshots",
+            written=self.written,
+            seconds=round(now - self.since),
+            newest_seq=self.seq,
+            newest_bytes=self.bytes,
+            max_loop_stall_ms=round(self.max_stall_s * 1000, 3),
+            trimmed_entries=self.trimmed,
+        )
+        self._reset(now)

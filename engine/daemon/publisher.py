@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.daemon import streams
 from engine.daemon.link import Arg, Link
-from engine.daemon.published import Encoded, Mismatch, PublishedLog, entry_seq
+from engine.daemon.prior_outputs import Encoded, Mismatch, PublishedLog, entry_seq
 from engine.daemon.streams import StreamNames
 from engine.messages import ERROR, Output, Response
 from engine.wire import encode_event, encode_response

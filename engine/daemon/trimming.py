@@ -14,12 +14,15 @@ the engine, with a bound larger than a snapshot interval's worth of outputs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from engine.daemon import logs
 from engine.daemon.ordering import EntryId, format_id, parse_id
+from snapshots.store import SnapshotStore
 
 
 def _text(value: object) -> str:
@@ -67,3 +70,25 @@ async def trim_input(redis: Redis, stream: str, snapshot_position: str) -> tuple
     minid = format_id(needed)
     removed = await redis.xtrim(stream, minid=minid, approximate=False)
     return minid, int(removed)
+
+
+async def trim_behind_snapshots(redis: Redis, store: SnapshotStore, inputs: tuple[str, str]) -> int:
+    """Trim both input streams below what the oldest kept snapshot (and every group) needs;
+    return how many entries went. A stream that refuses (a wrong type) is logged and skipped."""
+    kept = [item.header for item in store.listing() if item.header is not None]
+    if not kept:
+        return 0
+    oldest = kept[0]
+    total = 0
+    for stream, position in zip(
+        inputs, (oldest.last_price_id, oldest.last_command_id), strict=True
+    ):
+        try:
+            minid, removed = await trim_input(redis, stream, position)
+        except ResponseError as exc:
+            logs.warning("trim_failed", stream=stream, error=str(exc))
+            continue
+        if removed:
+            total += removed
+            logs.event("trimmed", logging.DEBUG, stream=stream, minid=minid, removed=removed)
+    return total

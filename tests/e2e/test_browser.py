@@ -37,6 +37,7 @@ import pytest
 import redis
 
 from devstack.ports import free_port
+from devstack.postgres_server import PostgresServer
 from devstack.process import ChildProcess
 from devstack.redis_server import RedisServer
 from engine.amounts import parse_amount
@@ -65,6 +66,7 @@ INITIAL_BALANCE = 5000 * USD_SCALE
 MARGIN = 100 * USD_SCALE
 LEVERAGE = 100  # tenths: 10x
 WAIT_MS = 20_000
+BACKFILL_S = 2 * 3600  # the simulator's first start writes two hours of past prices
 
 
 def _why_not() -> str | None:
@@ -196,8 +198,9 @@ def stack() -> Iterator[Stack]:
     workdir = Path(tempfile.mkdtemp(prefix="browser-stack-"))
     procs: list[tuple[ChildProcess, Path]] = []
     py = sys.executable
-    with RedisServer() as redis_server, Mailbox() as mailbox:
+    with RedisServer() as redis_server, Mailbox() as mailbox, PostgresServer() as pg:
         url = redis_server.url
+        database_url = pg.create_database("browser")
         try:
             log = logs / "engine.log"
             engine = _start(
@@ -212,10 +215,17 @@ def stack() -> Iterator[Stack]:
             log = logs / "poller.log"
             poller = _start(
                 [py, "-m", "poller", "--source", "sim", "--redis-url", url, "--rate", "5",
-                 "--seed", "8", "--metrics-port", "0"],
+                 "--seed", "8", "--metrics-port", "0", "--backfill-s", str(BACKFILL_S)],
                 log,
             )  # fmt: skip
             procs.append((poller, log))
+            log = logs / "candles.log"
+            candles = _start(
+                [py, "-m", "worker", "candles", "--redis-url", url, "--database-url",
+                 database_url],
+                log,
+            )  # fmt: skip
+            procs.append((candles, log))
             port = free_port()
             gateway_url = f"http://127.0.0.1:{port}"
             env = {
@@ -225,6 +235,7 @@ def stack() -> Iterator[Stack]:
                 "GATEWAY_PORT": str(port),
                 "REDIS_URL": url,
                 "SMTP_URL": mailbox.url,
+                "DATABASE_URL": database_url,
                 "LOG_LEVEL": "info",
             }
             log = logs / "gateway.log"
@@ -441,3 +452,50 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     expect(page.locator("#account-bar")).to_be_hidden()
     assert page.request.get(stack.url + "/api/v1/auth/me").status == 401
     steps.shot("signed-out-again")
+
+
+def _chart(page: Any) -> dict[str, str]:
+    return page.eval_on_selector("#chart", "el => ({...el.dataset})")
+
+
+def test_chart_opens_with_history_and_its_last_candle_follows_the_live_price(
+    stack: Stack, page: Any
+) -> None:
+    """No sign-in needed: the chart loads the candles the builder made of the backfilled past,
+    then the live ticks move its last candle; the interval switch loads another history."""
+    page.goto(stack.url + "/")
+    # History on load: two hours of one-minute candles (the page asks for the last 300).
+    page.wait_for_function(
+        "() => Number(document.querySelector('#chart').dataset.candles) >= 100",
+        timeout=60_000,
+    )
+    first = _chart(page)
+    assert first["interval"] == "1m"
+    # The live price moves the last candle (its close, or a new candle after a minute).
+    page.wait_for_function(
+        "([t, c]) => { const d = document.querySelector('#chart').dataset;"
+        " return d.lastTime !== t || d.lastClose !== c; }",
+        arg=[first["lastTime"], first["lastClose"]],
+        timeout=60_000,
+    )
+    moved = _chart(page)
+    assert int(moved["lastTime"]) >= int(first["lastTime"])
+    assert int(moved["candles"]) >= int(first["candles"])
+    # The last candle is the live price's: its close is the bid the market list shows.
+    bid = Decimal(page.locator(f'#markets tr[data-asset="{ASSET}"] .bid').inner_text()
+                  .replace(",", ""))
+    page.wait_for_function(
+        "() => document.querySelector('#chart').dataset.lastClose !== ''")
+    assert abs(Decimal(_chart(page)["lastClose"]) - bid) <= bid / 100
+    # The interval switch: 5-minute candles of the same two hours.
+    page.click('#chart-intervals button[data-interval="5m"]')
+    page.wait_for_function(
+        "() => { const d = document.querySelector('#chart').dataset;"
+        " return d.interval === '5m' && Number(d.candles) >= 20 && Number(d.candles) <= 40; }")
+    # The market list shows each asset's 24 h change from the ticker.
+    page.wait_for_function(
+        "() => /%$/.test(document.querySelector("
+        "'#markets tr[data-asset=\"BTC_USDC\"] .chg').textContent)",
+        timeout=30_000,
+    )
+    page.screenshot(path=str(SHOTS / "chart-history.png"), full_page=True)

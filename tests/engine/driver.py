@@ -23,7 +23,9 @@ def as_bytes(fields: dict[str, Any]) -> dict[bytes, bytes]:
 
 
 # tradeData amounts the tests write in engine units (all test assets have 4 decimals, as USD)
-AMOUNT_KEYS = frozenset({"margin", "stopLossPrice", "takeProfitPrice", "expectedPrice"})
+AMOUNT_KEYS = frozenset(
+    {"margin", "stopLossPrice", "takeProfitPrice", "expectedPrice", "price", "trailingDistance"}
+)
 
 
 def human(trade_data: dict[str, Any], decimals: int = 4) -> dict[str, Any]:
@@ -73,7 +75,7 @@ class Driver:
 
     def conserved(self) -> bool:
         s = self.engine.summary()
-        return s["free"] + s["locked"] + s["house"] == s["deposits"]
+        return s["free"] + s["locked"] + s["reserved"] + s["house"] == s["deposits"]
 
 
 def units(value: Any, decimals: int = 4) -> int:

@@ -179,7 +179,8 @@ def test_the_report_balances_and_its_hash_survives_a_snapshot() -> None:
     open_long(d, "t1", leverage=50)
     report = op(d, "r1", m.GET_REPORT).data
     assert report["totals"] == {
-        "free": 4900, "locked": 100, "house": 0, "deposits": 5000, "conserved": True
+        "free": 4900, "locked": 100, "reserved": 0, "house": 0, "deposits": 5000,
+        "conserved": True,
     }
     assert report["assets"][BTC]["openInterest"] == 500
     assert report["assets"][BTC]["positions"] == 1 and report["assets"][BTC]["state"] == "OPEN"

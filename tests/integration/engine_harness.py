@@ -76,6 +76,8 @@ class EngineProcess:
             str(self.snapshot_dir),
             "--metrics-port",
             "0",
+            "--log-level",
+            "debug",  # the tests wait for snapshot_written and trimmed, debug-level lines
             *self.args,
             *extra,
         ]

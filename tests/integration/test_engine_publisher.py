@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from engine.daemon.link import Link
-from engine.daemon.published import Mismatch, PublishedLog, highest_published_seq
+from engine.daemon.prior_outputs import Mismatch, PublishedLog, highest_published_seq
 from engine.daemon.publisher import Publisher, as_bytes
 from engine.daemon.streams import StreamNames
 from engine.messages import Event, Output, Response

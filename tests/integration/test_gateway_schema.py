@@ -9,6 +9,9 @@ refusal of a well-formed request for a business reason (insufficient balance, un
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import httpx
 import pytest
 import schemathesis
@@ -26,6 +29,7 @@ from schemathesis.checks import (
 from schemathesis.config import PositiveDataAcceptanceConfig
 
 from tests.gateway.stack import GatewayProcess, SmtpSink, sign_in
+from worker.migrate import migrate
 
 pytest_plugins = ["tests.gateway.fixtures"]
 
@@ -37,16 +41,22 @@ CHECKS = [
     response_schema_conformance,
     positive_data_acceptance,
 ]
+# Rules OpenAPI cannot state: startTime <= endTime (between two parameters), and a cursor is
+# valid only as a previous page wrote it. A generated "valid" request may break them and rightly
+# get a 400 naming the field.
+CROSS_FIELD_RULES = {"/api/v1/candles", "/api/v1/account/activity", "/api/v1/trades/history"}
 EXAMPLES = 8
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "503", "504"]
 
 
 @pytest.fixture
-def fuzz_gateway(redis_url, smtp: SmtpSink, workdir, engine, priced):
+def fuzz_gateway(redis_url, smtp: SmtpSink, workdir, engine, priced, database_url):
+    migrate_database(database_url)  # the market and history routes read the worker's tables
     gw = GatewayProcess(
         redis_url,
         workdir,
         SMTP_URL=smtp.url,
+        DATABASE_URL=database_url,
         RATE_IP_PER_MIN="100000",
         RATE_USER_PER_MIN="100000",
         RATE_SIGNUP_IP_PER_HOUR="100000",
@@ -55,6 +65,17 @@ def fuzz_gateway(redis_url, smtp: SmtpSink, workdir, engine, priced):
     ).start()
     yield gw
     gw.stop()
+
+
+def migrate_database(url: str) -> None:
+    async def go() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
 
 
 def _run(operation, headers: dict[str, str], base_url: str) -> None:
@@ -69,7 +90,10 @@ def _run(operation, headers: dict[str, str], base_url: str) -> None:
             suppress_health_check=list(HealthCheck),
         )
         def check(case) -> None:
-            case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
+            checks = CHECKS
+            if operation.path in CROSS_FIELD_RULES:
+                checks = [c for c in CHECKS if c is not positive_data_acceptance]
+            case.call_and_validate(base_url=base_url, headers=headers, checks=checks)
 
         try:
             check()

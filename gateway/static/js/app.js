@@ -6,7 +6,7 @@
 
 import { ApiError, api, newIdempotencyKey, setCsrfToken } from "./api.js";
 import { PriceChart } from "./chart.js";
-import { byId, clock, el, setSigned } from "./dom.js";
+import { byId, dateTime, el, setSigned } from "./dom.js";
 import { Feed } from "./feed.js";
 import {
   AmountError, USD_DECIMALS, formatLeverage, formatPrice, formatUsd, fromWire, pnl, rescale,
@@ -39,6 +39,8 @@ const market = {
 };
 
 const chart = new PriceChart(byId("chart"));
+chart.loader = (asset, interval, limit) =>
+  api("GET", `/api/v1/candles?asset=${encodeURIComponent(asset)}&interval=${interval}&limit=${limit}`);
 const ticket = new Ticket({
   market,
   onOpened: (trade) => {
@@ -62,6 +64,7 @@ const feed = new Feed({
   onPrices: onPrices,
   onEvent: onEvent,
   onResync: () => refresh(),
+  onTicker: onTicker,
   onUnauthorized: () => signedOut("Your session ended; sign in again."),
 });
 
@@ -137,6 +140,7 @@ function renderMarkets() {
         el("td", { className: "sym" }, symbol.replace("_", "/")),
         el("td", { className: "num bid" }, "—"),
         el("td", { className: "num ask" }, "—"),
+        el("td", { className: "num chg" }, "—"),
       ),
     ),
   );
@@ -190,6 +194,35 @@ function onPrices(prices) {
   byId("markets-note").hidden = true;
   if (touched.has(ticket.asset.value)) ticket.preview();
   renderMarks(touched);
+}
+
+/** The 24 h change of every asset in the market list (from the WebSocket's ticker message). */
+function onTicker(tickers) {
+  for (const t of tickers) {
+    if (!t || typeof t !== "object" || !state.assets.has(t.symbol)) continue;
+    const row = byId("markets").querySelector(`tr[data-asset="${CSS.escape(t.symbol)}"]`);
+    if (!row) continue;
+    const cell = row.querySelector(".chg");
+    if (t.priceChangePercent === null || t.priceChangePercent === undefined) {
+      cell.textContent = "—";
+      continue;
+    }
+    const pct = String(t.priceChangePercent);
+    const negative = pct.startsWith("-");
+    cell.textContent = `${negative || pct === "0.00" ? "" : "+"}${pct}%`;
+    cell.title = `24 h: ${t.firstPrice} → ${t.lastPrice} (high ${t.high}, low ${t.low})`;
+    cell.dataset.value = pct;
+    cell.classList.toggle("up", !negative && pct !== "0.00");
+    cell.classList.toggle("down", negative);
+  }
+}
+
+async function loadTickers() {
+  try {
+    onTicker(await api("GET", "/api/v1/ticker"));
+  } catch (err) {
+    // no candle store: the 24 h column stays empty until a ticker message comes
+  }
 }
 
 function renderQuote(symbol, previous) {
@@ -267,6 +300,38 @@ function signedIn(me) {
   if (changed) {
     feed.restart({ forgetEvents: true }); // the socket must carry the new session's cookie
     refresh();
+    loadActivity();
+  }
+}
+
+const ACTIVITY_LABELS = {
+  ACCOUNT_CREATED: "Account opened",
+  TRADE_OPENED: "Opened",
+  TRADE_CLOSED: "Closed",
+  TRADE_STOP_LOSS: "Stop-loss hit",
+  TRADE_TAKE_PROFIT: "Take-profit hit",
+  TRADE_LIQUIDATED: "Liquidated",
+};
+
+/** The activity feed as it was: the newest balance changes from the worker's history. */
+async function loadActivity() {
+  let page;
+  try {
+    page = await api("GET", "/api/v1/account/activity?limit=50");
+  } catch (err) {
+    return; // no history store: the feed starts empty and fills live
+  }
+  const list = byId("events");
+  list.replaceChildren();
+  for (const item of [...page.items].reverse()) {
+    const label = ACTIVITY_LABELS[item.eventType] || item.eventType;
+    const amount = usd(item.amount);
+    const trade = item.tradeId ? ` (trade ${item.tradeId.slice(-8)})` : "";
+    const text = amount === 0n
+      ? `${label}${trade}; balance ${formatUsd(usd(item.balance))} USD.`
+      : `${label}${trade}: ${formatUsd(amount, { sign: true })} USD, balance ` +
+        `${formatUsd(usd(item.balance))} USD.`;
+    logEvent("history", text, { eventType: item.eventType, timestamp: item.timestamp });
   }
 }
 
@@ -390,7 +455,8 @@ function renderAccount() {
   const free = byId("balance-free");
   if (!b) {
     free.textContent = "—";
-    for (const id of ["account-free", "account-locked", "account-upnl", "account-equity"]) {
+    for (const id of ["account-free", "account-locked", "account-upnl", "account-equity",
+      "top-equity"]) {
       byId(id).textContent = "—";
     }
     return;
@@ -420,7 +486,10 @@ function renderEquity() {
     returned += t.margin + p > 0n ? t.margin + p : 0n;
   }
   setSigned(byId("account-upnl"), upnl, formatUsd(upnl, { sign: true }) + (complete ? "" : " …"));
-  byId("account-equity").textContent = formatUsd(state.balance.free + returned);
+  const equity = state.balance.free + returned;
+  byId("account-equity").textContent = formatUsd(equity);
+  byId("top-equity").textContent = formatUsd(equity) + (complete ? "" : " …");
+  byId("top-equity").dataset.value = equity.toString();
 }
 
 /** A position's PnL at the price it would close at now: bid for a long, ask for a short. */
@@ -545,7 +614,7 @@ function renderClosed() {
       el(
         "tr",
         { dataset: { tradeId: t.tradeId, reason: t.reason || "" } },
-        el("td", {}, clock(t.closedAt)),
+        el("td", { className: "when" }, dateTime(t.closedAt)),
         el("td", { className: "sym" }, t.asset.replace("_", "/")),
         el("td", { className: t.direction === "LONG" ? "side up" : "side down" },
           t.direction === "LONG" ? "Long" : "Short"),
@@ -623,7 +692,7 @@ function logEvent(kind, text, event = null) {
   const item = el(
     "li",
     { className: `event ${kind}`, dataset: { type: event ? event.eventType : kind } },
-    el("time", {}, clock(event && event.timestamp ? event.timestamp : Date.now())),
+    el("time", {}, dateTime(event && event.timestamp ? event.timestamp : Date.now())),
     el("span", {}, text),
   );
   list.prepend(item);
@@ -643,12 +712,21 @@ async function main() {
   byId("signin-form").addEventListener("submit", requestLink);
   byId("signout").addEventListener("click", signOut);
   const charted = chart.init();
+  for (const button of byId("chart-intervals").querySelectorAll("button")) {
+    button.addEventListener("click", () => {
+      for (const b of byId("chart-intervals").querySelectorAll("button")) {
+        b.setAttribute("aria-pressed", String(b === button));
+      }
+      chart.setInterval(button.dataset.interval);
+    });
+  }
   await loadAssets();
   await charted;
   renderMarkets();
   const first = [...state.assets.keys()][0];
   if (first) select(first);
   await loadPrices();
+  loadTickers();
   await checkSession();
   if (new URLSearchParams(location.search).get("signin") === "invalid") {
     showSigninStatus("That sign-in link is invalid, already used or expired: ask for a new one.", "warn");

@@ -1,11 +1,15 @@
 // The price chart: TradingView's lightweight-charts (vendored by `make web`, never fetched from
-// the internet), candles of the bid built from the live ticks, with the selected asset's open
-// positions drawn as price lines (entry, stop-loss, take-profit, liquidation).
+// the internet), candles of the bid: the last few hundred of the chosen interval loaded from
+// GET /api/v1/candles (built by the server from the price stream), then the live candle updated
+// from the ticks, on the same UTC-aligned buckets as the server's. The selected asset's open
+// positions are drawn as price lines (entry, stop-loss, take-profit, liquidation), and the price
+// scale takes them in, so they stay in view.
 
-import { toChartNumber } from "./money.js";
+import { fromWire, toChartNumber } from "./money.js";
 
 const LIBRARY = "../vendor/lightweight-charts.js";
-const BUCKET_S = 1; // one candle per second of ticks
+export const INTERVALS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
+const HISTORY = 300; // candles loaded when an asset or interval is shown
 const MAX_CANDLES = 2000;
 
 /** Load the charting library; null (and a note in the chart area) when it is not installed. */
@@ -36,8 +40,56 @@ export class PriceChart {
     this.series = null;
     this.asset = null;
     this.decimals = 4;
-    this.candles = new Map(); // asset -> [{time, open, high, low, close}]
+    this.candles = new Map(); // asset -> [{time, open, high, low, close}] of this.interval
     this.lines = [];
+    this.linePrices = [];
+    this.interval = "1m";
+    this.loader = null; // async (asset, interval, limit) -> candles of GET /api/v1/candles
+    this.loading = 0;
+  }
+
+  /** Switch to another candle interval: forget the candles, load that interval's history. */
+  async setInterval(interval) {
+    if (!(interval in INTERVALS) || interval === this.interval) return;
+    this.interval = interval;
+    this.candles.clear();
+    if (this.series && this.chart) {
+      this.chart.applyOptions({ timeScale: { secondsVisible: interval === "1m" } });
+    }
+    if (this.asset) await this.show(this.asset, this.decimals);
+  }
+
+  /** Load the last HISTORY candles of ``asset`` (merged under any live ticks already seen). */
+  async loadHistory(asset, decimals) {
+    if (!this.loader) return;
+    const interval = this.interval;
+    const token = ++this.loading;
+    let rows;
+    try {
+      rows = await this.loader(asset, interval, HISTORY);
+    } catch (err) {
+      return; // no history (no candle store): the live ticks still draw
+    }
+    if (token !== this.loading || interval !== this.interval) return; // superseded
+    const bars = rows.map((c) => ({
+      time: localSeconds(Number(c.startTime)),
+      open: toChartNumber(fromWire(c.open, decimals), decimals),
+      high: toChartNumber(fromWire(c.high, decimals), decimals),
+      low: toChartNumber(fromWire(c.low, decimals), decimals),
+      close: toChartNumber(fromWire(c.close, decimals), decimals),
+    }));
+    const live = this.candles.get(asset) || [];
+    const lastLoaded = bars.length ? bars[bars.length - 1].time : -Infinity;
+    for (const bar of live) {
+      if (bar.time > lastLoaded) bars.push(bar);
+      else if (bar.time === lastLoaded) {
+        const last = bars[bars.length - 1];
+        last.high = Math.max(last.high, bar.high);
+        last.low = Math.min(last.low, bar.low);
+        last.close = bar.close;
+      }
+    }
+    this.candles.set(asset, bars);
   }
 
   async init() {
@@ -52,7 +104,8 @@ export class PriceChart {
         fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace",
       },
       grid: { vertLines: { color: "#1b2436" }, horzLines: { color: "#1b2436" } },
-      timeScale: { timeVisible: true, secondsVisible: true, borderColor: "#2a3550" },
+      timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#2a3550",
+                   rightOffset: 3 },
       rightPriceScale: { borderColor: "#2a3550" },
       crosshair: { mode: 0 },
     });
@@ -62,6 +115,19 @@ export class PriceChart {
       wickUpColor: "#1fbf75",
       wickDownColor: "#ef4f5f",
       borderVisible: false,
+      // The price scale takes in the position lines too, so they never leave the view.
+      autoscaleInfoProvider: (original) => {
+        const info = original();
+        if (!info || !info.priceRange || !this.linePrices.length) return info;
+        const { minValue, maxValue } = info.priceRange;
+        return {
+          ...info,
+          priceRange: {
+            minValue: Math.min(minValue, ...this.linePrices),
+            maxValue: Math.max(maxValue, ...this.linePrices),
+          },
+        };
+      },
     });
     return true;
   }
@@ -69,7 +135,9 @@ export class PriceChart {
   /** Record a tick of any asset; draw it when that asset is on screen. */
   addTick(asset, bid, decimals, timestampMs) {
     const value = toChartNumber(bid, decimals);
-    const time = Math.floor(localSeconds(timestampMs) / BUCKET_S) * BUCKET_S;
+    const bucket = INTERVALS[this.interval];
+    const startS = Math.floor(timestampMs / 1000 / bucket) * bucket; // UTC-aligned, as the server
+    const time = localSeconds(startS * 1000);
     let bars = this.candles.get(asset);
     if (!bars) {
       bars = [];
@@ -91,20 +159,36 @@ export class PriceChart {
     } else {
       return; // an older tick than the newest candle: already superseded
     }
-    if (this.series && asset === this.asset) this.series.update({ ...bar });
+    if (this.series && asset === this.asset) {
+      this.series.update({ ...bar });
+      this.mark(asset);
+    }
   }
 
-  /** Show ``asset`` (prices with ``decimals`` places). */
-  show(asset, decimals) {
+  /** What is drawn, for tests and curious readers: candle count, last candle's time and close. */
+  mark(asset) {
+    const bars = this.candles.get(asset) || [];
+    const last = bars[bars.length - 1];
+    this.container.dataset.interval = this.interval;
+    this.container.dataset.candles = String(bars.length);
+    this.container.dataset.lastTime = last ? String(last.time) : "";
+    this.container.dataset.lastClose = last ? String(last.close) : "";
+  }
+
+  /** Show ``asset`` (prices with ``decimals`` places), with its history loaded first. */
+  async show(asset, decimals) {
     this.asset = asset;
     this.decimals = decimals;
     if (!this.series) return;
+    await this.loadHistory(asset, decimals);
+    if (this.asset !== asset) return;
     const shown = Math.min(decimals, 8);
     this.series.applyOptions({
       priceFormat: { type: "price", precision: shown, minMove: 1 / 10 ** shown },
     });
     this.series.setData((this.candles.get(asset) || []).map((bar) => ({ ...bar })));
     this.chart.timeScale().scrollToRealTime();
+    this.mark(asset);
   }
 
   /** Replace the price lines by these: [{price (scaled BigInt), title, kind}]. */
@@ -113,6 +197,7 @@ export class PriceChart {
     for (const line of this.lines) this.series.removePriceLine(line);
     const { LineStyle } = this.lib;
     const colors = { entry: "#6ea8ff", sl: "#ef4f5f", tp: "#1fbf75", liq: "#f5a524" };
+    this.linePrices = lines.map((line) => toChartNumber(line.price, this.decimals));
     this.lines = lines.map((line) =>
       this.series.createPriceLine({
         price: toChartNumber(line.price, this.decimals),

@@ -37,3 +37,13 @@ export function clock(ms) {
   if (!Number.isFinite(n) || n <= 0) return "—";
   return new Date(n).toLocaleTimeString([], { hour12: false });
 }
+
+/** A local date and time (YYYY-MM-DD HH:MM:SS) for a millisecond timestamp. */
+export function dateTime(ms) {
+  const n = Number(ms);
+  if (!Number.isFinite(n) || n <= 0) return "—";
+  const d = new Date(n);
+  const pad = (v) => String(v).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}

@@ -102,6 +102,9 @@ export class Feed {
       case "resync":
         this.handlers.onResync?.();
         break;
+      case "ticker":
+        if (Array.isArray(msg.tickers)) this.handlers.onTicker?.(msg.tickers);
+        break;
       default:
         break;
     }
