@@ -1,0 +1,26 @@
+"""Pending orders at their edges: the latest expiry the index can key, to the millisecond."""
+
+from __future__ import annotations
+
+from engine import messages as m
+from tests.engine.scenarios import Market
+
+BTC = "BTC_USDC"
+
+
+def test_an_order_may_expire_at_the_last_stated_millisecond_and_not_one_later() -> None:
+    mk = Market()
+    mk.account()
+    mk.tick(BTC, "100", "101")
+    order = {"asset": BTC, "direction": "LONG", "type": "LIMIT", "price": "90", "margin": "1"}
+    response, _ = mk.send("late", m.CREATE_ORDER, "alice@example.com", **order,
+                          expiresAt=10**15 + 1)  # fmt: skip
+    assert (response.status, response.data) == (
+        m.ERROR,
+        {"code": "INVALID_EXPIRY", "field": "expiresAt"},
+    )
+    response, _ = mk.send("last", m.CREATE_ORDER, "alice@example.com", **order,
+                          expiresAt=10**15)  # fmt: skip
+    assert response.status == m.SUCCESS, response.message
+    response, _ = mk.send("now", m.CREATE_ORDER, "alice@example.com", **order, expiresAt=mk.ms + 1)
+    assert response.status == m.ERROR  # the command's own millisecond is already "now"
