@@ -24,3 +24,23 @@ def test_an_order_may_expire_at_the_last_stated_millisecond_and_not_one_later() 
     assert response.status == m.SUCCESS, response.message
     response, _ = mk.send("now", m.CREATE_ORDER, "alice@example.com", **order, expiresAt=mk.ms + 1)
     assert response.status == m.ERROR  # the command's own millisecond is already "now"
+
+
+def test_unknown_fields_beside_the_order_commands_are_ignored() -> None:
+    mk = Market()
+    mk.account()
+    mk.tick(BTC, "100", "101")
+    alice = "alice@example.com"
+
+    def ok(order_id: str, command: str, **data: object) -> None:
+        response, _ = mk.send(order_id, command, alice, note="x", **data)
+        assert response.status == m.SUCCESS, (command, response.message)
+
+    ok("o1", m.CREATE_ORDER, asset=BTC, direction="LONG", type="LIMIT", price="90", margin="1")
+    ok("c1", m.CANCEL_ORDER, orderId="o1")
+    trade = {"asset": BTC, "direction": "LONG", "margin": "2"}
+    ok("t1", m.CREATE_TRADE, **trade)
+    ok("m1", m.MODIFY_TRADE, tradeId="t1", stopLossPrice="95")
+    ok("p1", m.CLOSE_TRADE, tradeId="t1", margin="1")
+    assert mk.engine.state.trades["t1"].margin == 10_000
+    assert mk.engine.state.trades["t1"].stop_loss == 950_000
