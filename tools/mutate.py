@@ -476,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--file", action="append", choices=TARGETS, help="only this file")
     parser.add_argument("--match", default="", help="only mutant IDs containing this text")
+    parser.add_argument(
+        "--ids", metavar="PATH", help="only the mutant IDs in this file (first word of a line)"
+    )
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--show", metavar="ID", help="print one mutant's diff")
     parser.add_argument("--fail-under", type=float, default=95.0, help="per-file score, %%")
@@ -485,6 +488,11 @@ def main(argv: list[str] | None = None) -> int:
     files = args.file or TARGETS
     equivalents = load_equivalents()
     mutants = {f: [x for x in mutants_of(f) if args.match in x.mid] for f in files}
+    if args.ids:
+        wanted = {
+            line.split()[0] for line in Path(args.ids).read_text().splitlines() if line.split()
+        }
+        mutants = {f: [x for x in items if x.mid in wanted] for f, items in mutants.items()}
 
     if args.show:
         file = args.show.partition("::")[0]

@@ -44,3 +44,15 @@ def test_unknown_fields_beside_the_order_commands_are_ignored() -> None:
     ok("p1", m.CLOSE_TRADE, tradeId="t1", margin="1")
     assert mk.engine.state.trades["t1"].margin == 10_000
     assert mk.engine.state.trades["t1"].stop_loss == 950_000
+
+
+def test_an_order_is_checked_like_a_trade_before_it_waits() -> None:
+    mk = Market()
+    mk.account()
+    mk.tick(BTC, "100", "101")
+    order = {"direction": "SHORT", "type": "STOP", "price": "99", "margin": "1"}
+    response, _ = mk.send("bad", m.CREATE_ORDER, "alice@example.com", asset="DOGE_USDC", **order)
+    assert response.data == {"code": "UNKNOWN_ASSET", "field": "asset"}
+    response, _ = mk.send("ok", m.CREATE_ORDER, "alice@example.com", asset=BTC, **order)
+    assert response.status == m.SUCCESS, response.message
+    assert mk.engine.state.pending["ok"].leverage == 10  # 1x unless stated, as for a trade
