@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import messages as m
-from tests.engine.scenarios import Market
+from tests.engine.scenarios import USD, Market, units
 
 BTC = "BTC_USDC"
 
@@ -56,3 +56,88 @@ def test_an_order_is_checked_like_a_trade_before_it_waits() -> None:
     response, _ = mk.send("ok", m.CREATE_ORDER, "alice@example.com", asset=BTC, **order)
     assert response.status == m.SUCCESS, response.message
     assert mk.engine.state.pending["ok"].leverage == 10  # 1x unless stated, as for a trade
+
+
+def placed(mk: Market, order_id: str, **data: object) -> tuple[str, str]:
+    """CREATE_ORDER: ("ok", "") or (code, field); a refusal places nothing."""
+    before = dict(mk.engine.state.pending)
+    response, _ = mk.send(order_id, m.CREATE_ORDER, "alice@example.com", **data)
+    if response.status == m.SUCCESS:
+        return "ok", ""
+    assert mk.engine.state.pending == before
+    mk.message = response.message
+    return response.data["code"], response.data.get("field")
+
+
+# (direction, type, refused at the watched price, accepted a tick past it, side in the message)
+ORDER_PRICES = [
+    ("LONG", "LIMIT", "101", "100.9999", "below the ask"),
+    ("LONG", "STOP", "101", "101.0001", "above the ask"),
+    ("SHORT", "LIMIT", "100", "100.0001", "above the bid"),
+    ("SHORT", "STOP", "100", "99.9999", "below the bid"),
+]
+
+
+def test_an_order_must_wait_a_tick_past_the_price_it_watches() -> None:
+    for direction, kind, at, past, side in ORDER_PRICES:
+        mk = Market()
+        mk.account()
+        mk.tick(BTC, "100", "101")
+        order = {"asset": BTC, "direction": direction, "type": kind.lower(), "margin": "1"}
+        assert placed(mk, "at", **order, price=at) == ("INVALID_ORDER_PRICE", "price")
+        assert side in mk.message, (direction, kind, mk.message)
+        assert placed(mk, "past", **order, price=past) == ("ok", ""), (direction, kind)
+        assert mk.engine.state.pending["past"].price == units(past, 4)
+
+
+def test_order_margin_leverage_and_type_at_their_edges() -> None:
+    mk = Market(max_margin=3_000 * USD)
+    mk.account()
+    mk.tick(BTC, "100", "101")
+    order = {"asset": BTC, "direction": "LONG", "type": "LIMIT", "price": "90", "margin": "1"}
+    assert placed(mk, "a", **(order | {"margin": "3000.0001"})) == ("INVALID_MARGIN", "margin")
+    assert placed(mk, "b", **(order | {"margin": "3000"})) == ("ok", "")
+    assert placed(mk, "c", **(order | {"margin": "2000.0001"})) == (
+        "INSUFFICIENT_BALANCE",
+        "margin",
+    )
+    assert placed(mk, "d", **(order | {"margin": "2000"})) == ("ok", "")  # all that is free
+    mk.send("cd", m.CANCEL_ORDER, "alice@example.com", orderId="d")
+    for i, (tenths, code) in enumerate([(9, "INVALID_LEVERAGE"), (10, "ok"), (1000, "ok")]):
+        assert placed(mk, f"l{i}", **(order | {"leverage": tenths}))[0] == code
+    assert placed(mk, "l9", **(order | {"leverage": 1001})) == ("INVALID_LEVERAGE", "leverage")
+    assert placed(mk, "k", **(order | {"type": "MARKET"})) == ("INVALID_ORDER_TYPE", "type")
+
+
+EXIT_EDGES = [  # (direction, type, price, stop refused / accepted, target refused / accepted)
+    ("LONG", "LIMIT", "90", ("90", "89.9999"), ("90", "90.0001")),
+    ("SHORT", "LIMIT", "110", ("110", "110.0001"), ("110", "109.9999")),
+]
+
+
+def test_an_orders_exits_lie_beyond_its_own_price() -> None:
+    for direction, kind, price, stops, targets in EXIT_EDGES:
+        mk = Market()
+        mk.account()
+        mk.tick(BTC, "100", "101")
+        order = {"asset": BTC, "direction": direction, "type": kind, "price": price, "margin": "1"}
+        stop_side = "below" if direction == "LONG" else "above"
+        assert placed(mk, "s0", **order, stopLossPrice=stops[0]) == (
+            "INVALID_STOP_LOSS",
+            "stopLossPrice",
+        )
+        assert stop_side in mk.message
+        assert placed(mk, "t0", **order, takeProfitPrice=targets[0]) == (
+            "INVALID_TAKE_PROFIT",
+            "takeProfitPrice",
+        )
+        assert ("above" if direction == "LONG" else "below") in mk.message
+        assert placed(mk, "ok", **order, stopLossPrice=stops[1], takeProfitPrice=targets[1]) == (
+            "ok",
+            "",
+        )
+        pending = mk.engine.state.pending["ok"]
+        assert (pending.stop_loss, pending.take_profit) == (
+            units(stops[1], 4),
+            units(targets[1], 4),
+        )
