@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv up test lint bench clean web web-or-skip browser mutate
+.PHONY: venv up test lint bench clean web web-or-skip browser promtool mutate
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -23,7 +23,7 @@ venv: $(STAMP)
 up: $(STAMP) web-or-skip
 	$(PY) -m devstack up
 
-test: $(STAMP) web-or-skip browser
+test: $(STAMP) web-or-skip browser promtool
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
@@ -80,4 +80,16 @@ browser:
 	    || echo "make browser: could not install chromium; the browser test will be skipped" >&2; \
 	else \
 	  echo "make browser: /usr/bin/chromium is missing and installing it needs root and apt-get; the browser test will be skipped" >&2; \
+	fi
+
+# Debian's prometheus package for promtool: `promtool check rules` / `test rules` on ops/prometheus
+# (tests/ops/test_alerts.py). Installed when missing and we are root; otherwise those tests skip.
+promtool:
+	@if command -v promtool >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make promtool: installing Debian's prometheus package for promtool"; \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus) >/dev/null \
+	    || echo "make promtool: could not install prometheus; the promtool tests will be skipped" >&2; \
+	else \
+	  echo "make promtool: promtool is missing and installing it needs root and apt-get; the promtool tests will be skipped" >&2; \
 	fi

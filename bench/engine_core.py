@@ -67,7 +67,9 @@ def new_engine(users: int) -> tuple[Engine, list[str]]:
     return engine, emails
 
 
-def open_positions(engine: Engine, emails: list[str], n: int, rng: random.Random) -> None:
+def open_positions(
+    engine: Engine, emails: list[str], n: int, rng: random.Random, prefix: str = "t"
+) -> None:
     """Open n trades with SL, TP and liquidation levels spread around the price."""
     for i in range(n):
         asset = ASSETS[i % 3]
@@ -92,7 +94,7 @@ def open_positions(engine: Engine, emails: list[str], n: int, rng: random.Random
             "takeProfitPrice": tp,
         }
         engine.apply_command_entry(
-            f"3-{i}", cmd_fields(f"t{i}", m.CREATE_TRADE, emails[i % len(emails)], data)
+            f"3-{i}", cmd_fields(f"{prefix}{i}", m.CREATE_TRADE, emails[i % len(emails)], data)
         )
 
 
@@ -363,11 +365,18 @@ def bench_memory(size: int) -> None:
 
 def bench_reads(reads: int) -> None:
     """Snapshot size and write time (serialize + gzip + digests) before and after ``reads``
-    reads of 100 trades each: a read changes nothing, so the snapshot should not grow."""
+    reads of 100 open and 100 closed trades each: a read changes nothing, so the snapshot
+    should not grow."""
     rng = random.Random(4)
-    engine, emails = new_engine(20)
-    open_positions(engine, emails, 100, rng)
+    engine, emails = new_engine(1)
     email = emails[0]
+    open_positions(engine, emails, 100, rng)
+    for i in range(100):
+        engine.apply_command_entry(
+            f"5-{i}", cmd_fields(f"c{i}", m.CLOSE_TRADE, email, {"tradeId": f"t{i}"})
+        )
+    open_positions(engine, emails, 100, rng, prefix="u")
+    assert engine.open_positions() == 100, "the bench's trades did not open"
 
     def snapshot() -> tuple[int, float]:
         gc.collect()
@@ -386,7 +395,7 @@ def bench_reads(reads: int) -> None:
     print(
         f"snapshot after {reads:,} reads: {after / 1e6:.2f} MB gzipped, written in "
         f"{after_s * 1000:.0f} ms (before the reads: {before / 1e6:.2f} MB, "
-        f"{before_s * 1000:.0f} ms; 100 open trades)"
+        f"{before_s * 1000:.0f} ms; 100 open and 100 closed trades)"
     )
 
 

@@ -36,6 +36,7 @@ class RedisServer(LocalServer):
         binary: str | os.PathLike[str] | None = None,
         start_timeout: float = 60.0,
         stop_timeout: float = 30.0,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         if appendfsync not in APPENDFSYNC_MODES:
             raise ValueError(f"appendfsync must be one of {APPENDFSYNC_MODES}: {appendfsync!r}")
@@ -46,6 +47,7 @@ class RedisServer(LocalServer):
         self.appendfsync = appendfsync
         self.save = save
         self.binary = Path(binary) if binary is not None else find_redis_server()
+        self.extra_args = extra_args  # e.g. cluster mode (devstack.redis_cluster)
 
     @property
     def url(self) -> str:
@@ -67,6 +69,7 @@ class RedisServer(LocalServer):
             "--save", self.save,
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync,
+            *self.extra_args,
         ]  # fmt: skip
 
     def _ready(self, pid: int) -> bool:

@@ -51,7 +51,10 @@ FEEDS = ("sim", "replay", "backpack")
 DATABASE = "exchange"
 PROCESSES = ("mailbox", "engine", "worker", "candles", "poller", "gateway")
 # The gateway's own variables that `make up` passes on instead of its defaults when set.
-PASSTHROUGH = ("GATEWAY_ENV", "PUBLIC_URL")
+# Passed to the parts as given. ADMIN_EMAILS reaches both locks, the engine and the gateway
+# (and `python -m gateway admin` run with .stack/env), so `ADMIN_EMAILS=you@x.io make up` makes
+# you an operator.
+PASSTHROUGH = ("GATEWAY_ENV", "PUBLIC_URL", "ADMIN_EMAILS")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -87,6 +90,7 @@ class StackSettings:
     gateway_port: int = 8000
     engine_metrics_port: int = 9464
     poller_metrics_port: int = 9102
+    worker_metrics_port: int = 9465
     feed: str = "sim"
     ready_timeout_s: float = 180.0
     passthrough: dict[str, str] = field(default_factory=dict)
@@ -115,6 +119,7 @@ class StackSettings:
             gateway_port=_int_port(environ, "GATEWAY_PORT", 8000),
             engine_metrics_port=_int_port(environ, "ENGINE_METRICS_PORT", 9464),
             poller_metrics_port=_int_port(environ, "POLLER_METRICS_PORT", 9102),
+            worker_metrics_port=_int_port(environ, "WORKER_METRICS_PORT", 9465),
             feed=feed,
             passthrough={k: environ[k] for k in PASSTHROUGH if environ.get(k, "").strip()},
         )
@@ -294,6 +299,7 @@ def stack_env(settings: StackSettings, redis_url: str, database_url: str) -> dic
         "SNAPSHOT_DIR": str(settings.dir / "snapshots"),
         "ENGINE_METRICS_PORT": str(settings.engine_metrics_port),
         "POLLER_METRICS_PORT": str(settings.poller_metrics_port),
+        "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
         "FEED": settings.feed,
         "GATEWAY_ENV": "dev",
         "GATEWAY_HOST": "127.0.0.1",
@@ -391,6 +397,7 @@ class Stack:
             (s.gateway_port, "GATEWAY_PORT", "the gateway"),
             (s.engine_metrics_port, "ENGINE_METRICS_PORT", "the engine's metrics"),
             (s.poller_metrics_port, "POLLER_METRICS_PORT", "the poller's metrics"),
+            (s.worker_metrics_port, "WORKER_METRICS_PORT", "the worker's metrics"),
         ]
         if s.mailbox:
             wanted.append((s.smtp_port, "STACK_SMTP_PORT", "the mailbox"))

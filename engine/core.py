@@ -47,6 +47,7 @@ from engine.state import (
     Receipt,
     Trade,
 )
+from engine.stream_ids import entry_ms
 from engine.trailing import Fired
 from engine.triggers import LIQUIDATION, STOP_LOSS, Entry, TriggerBook
 from engine.views import (
@@ -69,12 +70,6 @@ _REASONS = {
     STOP_LOSS: m.TRADE_STOP_LOSS,
     TRAILING: m.TRADE_TRAILING_STOP,
 }
-
-
-def entry_ms(entry_id: str) -> int:
-    """The millisecond part of a Redis stream entry ID (``"1700000000000-3"``)."""
-    ms, _, _ = entry_id.partition("-")
-    return int(ms)
 
 
 class Engine:

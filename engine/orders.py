@@ -82,12 +82,31 @@ def usd(value: int | str, field: str) -> int:
         raise Rejected("INVALID_AMOUNT", str(exc), field) from None
 
 
-def direction(data: CreateTradeData) -> bool:
-    """True for LONG, False for SHORT."""
-    raw = (data.direction or data.type or "").upper()
+def direction(text: str | None) -> bool:
+    """True for LONG, False for SHORT (any case)."""
+    raw = (text or "").upper()
     if raw not in ("LONG", "SHORT"):
         raise Rejected("INVALID_DIRECTION", "direction must be LONG or SHORT", "direction")
     return raw == "LONG"
+
+
+def margin_and_leverage(
+    raw_margin: int | str, leverage: int, free: int, config: EngineConfig
+) -> tuple[int, int]:
+    """The margin (USD units) and leverage of a new position, checked against the engine's
+    bounds and the account's free balance."""
+    margin = usd(raw_margin, "margin")
+    if margin > config.max_margin:
+        raise Rejected("INVALID_MARGIN", "margin is above the engine's maximum", "margin")
+    if margin > free:
+        raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
+    if not config.min_leverage <= leverage <= config.max_leverage:
+        raise Rejected(
+            "INVALID_LEVERAGE",
+            f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
+            "leverage",
+        )
+    return margin, leverage
 
 
 def fresh_price(price: Price | None, asset: str, now_ms: int, max_age_ms: int) -> Price:
@@ -122,19 +141,10 @@ def validate_open(
     if decimals is None:
         raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
     # the usual spellings and plain integers skip a call (this runs for every trade opened)
-    is_long = data.direction == "LONG" or (data.direction != "SHORT" and direction(data))
-    margin = usd(data.margin, "margin")
-    if margin > config.max_margin:
-        raise Rejected("INVALID_MARGIN", "margin is above the engine's maximum", "margin")
-    if margin > free:
-        raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
-    leverage = data.leverage
-    if not config.min_leverage <= leverage <= config.max_leverage:
-        raise Rejected(
-            "INVALID_LEVERAGE",
-            f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
-            "leverage",
-        )
+    is_long = data.direction == "LONG" or (
+        data.direction != "SHORT" and direction(data.direction or data.type)
+    )
+    margin, leverage = margin_and_leverage(data.margin, data.leverage, free, config)
     price = fresh_price(prices.get(data.asset), data.asset, now_ms, config.max_price_age_ms)
     entry = price.ask if is_long else price.bid
     if data.expectedPrice is not None:
@@ -224,24 +234,13 @@ def validate_order(
     decimals = config.assets.get(data.asset)
     if decimals is None:
         raise Rejected("UNKNOWN_ASSET", f"unknown asset {data.asset!r}", "asset")
-    is_long = direction(CreateTradeData(asset=data.asset, margin=0, direction=data.direction))
+    is_long = direction(data.direction)
     kind = data.type.upper()
     if kind not in ("LIMIT", "STOP"):
         raise Rejected("INVALID_ORDER_TYPE", "type must be LIMIT or STOP", "type")
     is_stop = kind == "STOP"
     price = amount(data.price, decimals, "price")
-    margin = usd(data.margin, "margin")
-    if margin > config.max_margin:
-        raise Rejected("INVALID_MARGIN", "margin is above the engine's maximum", "margin")
-    if margin > free:
-        raise Rejected("INSUFFICIENT_BALANCE", "margin exceeds free balance", "margin")
-    leverage = data.leverage
-    if not config.min_leverage <= leverage <= config.max_leverage:
-        raise Rejected(
-            "INVALID_LEVERAGE",
-            f"leverage must be {config.min_leverage}..{config.max_leverage} (tenths)",
-            "leverage",
-        )
+    margin, leverage = margin_and_leverage(data.margin, data.leverage, free, config)
     now = fresh_price(prices.get(data.asset), data.asset, now_ms, config.max_price_age_ms)
     watched = now.ask if is_long else now.bid
     waits = (price > watched) == (is_long == is_stop) and price != watched

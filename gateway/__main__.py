@@ -1,4 +1,7 @@
-"""``python -m gateway``: run the gateway on uvicorn. ``--help`` lists every setting."""
+"""``python -m gateway``: run the gateway on uvicorn. ``--help`` lists every setting.
+
+``python -m gateway admin <command>`` is the operator CLI instead (``gateway.admin_cli``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ from gateway.config import ENV, ConfigError, load_config
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:
+        from gateway.admin_cli import main as admin_main
+
+        return admin_main(argv[1:])
     try:
         config = load_config(argv)
     except ConfigError as exc:
@@ -23,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(config, name)
         if name == "assets":
             value = ",".join(f"{a.symbol}:{a.decimals}" for a in value)
-        elif name == "cors_origins":
+        elif name in ("cors_origins", "admin_emails"):
             value = ",".join(value)
         os.environ[var] = str(value)
     logging.basicConfig(

@@ -26,7 +26,6 @@ from starlette.staticfiles import StaticFiles
 
 from gateway import ws
 from gateway.config import GatewayConfig, load_config
-from gateway.engine_client import EngineClient
 from gateway.errors import ApiError, api_error_handler, json_response
 from gateway.feed import Feed
 from gateway.market import Market
@@ -34,9 +33,10 @@ from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.openapi import build_document
 from gateway.options import OptionsMiddleware
 from gateway.redis_pool import connect
-from gateway.routes import account, activity, auth, market, public, trading
+from gateway.routes import account, activity, admin, auth, market, public, trading
 from gateway.schemas import InvalidField
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
+from gateway.shards import ShardedEngine
 
 log = logging.getLogger("gateway")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -54,7 +54,7 @@ class Gateway:
 
     config: GatewayConfig
     redis: Redis
-    engine: EngineClient
+    engine: ShardedEngine
     feed: Feed
     metrics: Metrics = field(default_factory=Metrics)
     openapi_doc: dict[str, Any] = field(default_factory=build_document)
@@ -102,13 +102,17 @@ def create_app(config: GatewayConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = connect(config.redis_url, config.redis_pool_size, config.redis_pool_wait_s)
+        shards = config.shard_map
+        redis = connect(
+            config.redis_url, config.redis_pool_size, config.redis_pool_wait_s, shards.cluster
+        )
         gw = Gateway(
             config=config,
             redis=redis,
-            engine=EngineClient(
+            engine=ShardedEngine(
                 redis,
                 redis,
+                shards,
                 command_stream=config.command_stream,
                 response_stream=config.response_stream,
                 timeout_ms=config.engine_timeout_ms,
@@ -118,6 +122,7 @@ def create_app(config: GatewayConfig) -> Starlette:
                 price_stream=config.price_stream,
                 events_stream=config.events_stream,
                 assets=[a.symbol for a in config.assets],
+                shards=shards,
             ),
             metrics=metrics,
             openapi_doc=build_document(
@@ -162,6 +167,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         *public.routes,
         *market.routes,
         *activity.routes,
+        *admin.routes,
         *ws.routes,
     ]
     middleware.append(Middleware(BodyLimitMiddleware, limit=config.max_body_bytes))

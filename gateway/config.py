@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from engine.config import DEFAULT_ASSETS as ENGINE_ASSETS
+from engine.shards import MAX_SHARDS, ShardError, ShardMap, parse_bool
+from gateway.auth import normalize_email
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0000"
 # Secrets that must never protect a real deployment: ours, and the usual placeholders.
@@ -77,6 +79,14 @@ class GatewayConfig:
     engine_heartbeat_max_age_s: int = 30
     log_level: str = "info"
     database_url: str = ""  # PostgreSQL of the worker: candles, tickers, activity history
+    admin_emails: tuple[str, ...] = ()
+    shards: int = 1
+    redis_cluster: bool = False
+
+    @property
+    def shard_map(self) -> ShardMap:
+        """Where each account's engine is, and each shard's stream names (``engine.shards``)."""
+        return ShardMap(self.shards, self.redis_cluster)
 
     @property
     def dev(self) -> bool:
@@ -86,6 +96,10 @@ class GatewayConfig:
     @property
     def cookie_secure(self) -> bool:
         return not self.dev
+
+    def is_admin(self, email: str) -> bool:
+        """True when ``email`` (a verified session's, lower case) may use the operator routes."""
+        return email in self.admin_emails
 
     def asset(self, symbol: str) -> AssetInfo | None:
         for info in self.assets:
@@ -133,6 +147,12 @@ ENV: dict[str, tuple[str, str]] = {
     "log_level": ("LOG_LEVEL", "debug, info, warning, error"),
     "database_url": ("DATABASE_URL", "PostgreSQL with the worker's history and the candles "
                      "(empty: market data and activity answer 503)"),
+    "admin_emails": (
+        "ADMIN_EMAILS",
+        "comma-separated emails that may use /api/v1/admin and `admin` (empty: no operator)",
+    ),
+    "shards": ("SHARDS", "engine shards the accounts are spread over (engine.shards)"),
+    "redis_cluster": ("REDIS_CLUSTER", "1: REDIS_URL is a node of a Redis Cluster"),
 }
 
 
@@ -159,6 +179,21 @@ def parse_assets(text: str) -> tuple[AssetInfo, ...]:
     return tuple(out)
 
 
+def parse_emails(text: str) -> tuple[str, ...]:
+    """Parse ``"ops@x.io, Boss@X.io"`` into lower-case addresses (sessions are lower case);
+    raise ``ConfigError`` naming a malformed one."""
+    out: list[str] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        email = normalize_email(part)
+        if email is None:
+            raise ConfigError(f"ADMIN_EMAILS: {part.strip()!r} is not an email address")
+        if email not in out:
+            out.append(email)
+    return tuple(out)
+
+
 def _convert(name: str, raw: str) -> Any:
     kind = {f.name: f.type for f in fields(GatewayConfig)}[name]
     try:
@@ -166,11 +201,15 @@ def _convert(name: str, raw: str) -> Any:
             return parse_assets(raw)
         if name == "cors_origins":
             return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+        if name == "admin_emails":
+            return parse_emails(raw)
+        if name == "redis_cluster":
+            return parse_bool(raw, "REDIS_CLUSTER")
         if kind == "int":
             return int(raw)
         if kind == "float":
             return float(raw)
-    except ValueError as exc:
+    except (ValueError, ShardError) as exc:
         raise ConfigError(f"{name}: {exc}") from None
     return raw
 
@@ -197,6 +236,14 @@ def load_config(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> GatewayConfig:
     """Settings from ``environ`` (default os.environ), overridden by ``argv`` flags; validated."""
+    return validate(read_config(argv, environ))
+
+
+def read_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    """Settings from ``environ`` and ``argv`` as given, not yet validated (the operator CLI
+    needs no JWT secret or SMTP, so it skips the server's production checks)."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for name, (var, _) in ENV.items():
@@ -210,7 +257,7 @@ def load_config(
                 values[name] = _convert(name, raw)
         if args.dev:
             values["env"] = "dev"
-    return validate(replace(GatewayConfig(), **values))
+    return replace(GatewayConfig(), **values)
 
 
 def validate(config: GatewayConfig) -> GatewayConfig:
@@ -233,6 +280,8 @@ def validate(config: GatewayConfig) -> GatewayConfig:
                  "rate_signup_email_per_hour"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be >= 0")
+    if not 1 <= config.shards <= MAX_SHARDS:
+        raise ConfigError(f"SHARDS must be between 1 and {MAX_SHARDS}")
     if not config.public_url:
         config = replace(config, public_url=f"http://{config.host}:{config.port}")
     if not config.public_url.startswith(("http://", "https://")):

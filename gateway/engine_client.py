@@ -111,6 +111,10 @@ class EngineClient:
         return self._task is not None and not self._task.done()
 
     @property
+    def response_stream(self) -> str:
+        return self._response_stream
+
+    @property
     def pending(self) -> int:
         return len(self._waiters)
 

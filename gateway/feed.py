@@ -17,12 +17,13 @@ import msgspec
 from redis.asyncio import Redis
 
 from engine.messages import Event
+from engine.shards import ShardMap
+from engine.stream_ids import parse_id
 from engine.wire import WireError, decode_event, decode_price_batch, encode_event
 from gateway.engine_client import stop_reader
 
 log = logging.getLogger("gateway.feed")
 _json = msgspec.json.Encoder()
-ENTRY_ID_RE = r"^[0-9]{1,20}-[0-9]{1,20}$"
 QUEUE_SIZE = 2048
 
 
@@ -41,11 +42,6 @@ def event_json(entry_id: str, event: Event) -> dict[str, Any]:
     """An engine event as the WebSocket sends it: the stream's fields as ``engine.wire``
     defines them (amounts as decimal strings, ``priceDecimals`` beside prices), never copied."""
     return {"type": "event", "id": entry_id, "event": encode_event(event)}
-
-
-def entry_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _sid(raw: Any) -> str:
@@ -76,29 +72,38 @@ class Feed:
     """Last prices and fan-out; ``start`` before use, ``stop`` after."""
 
     def __init__(
-        self, redis: Redis, *, price_stream: str, events_stream: str, assets: Iterable[str]
+        self,
+        redis: Redis,
+        *,
+        price_stream: str,
+        events_stream: str,
+        assets: Iterable[str],
+        shards: ShardMap | None = None,
     ) -> None:
+        # Every shard gets the same prices, so shard 0's stream is the price feed; events come
+        # from every shard (one reader each: a shard's streams share one slot, shards do not).
+        self._shards = shards or ShardMap()
         self._redis = redis
-        self._price_stream = price_stream
-        self._events_stream = events_stream
+        self._price_stream = self._shards.key(0, price_stream)
+        self._events_streams = [self._shards.key(k, events_stream) for k in self._shards.all()]
         self._assets = frozenset(assets)
         self.prices: dict[str, Tick] = {}
         self._subscribers: set[Subscriber] = set()
         self._by_email: dict[str, set[Subscriber]] = {}
-        self._cursors = {price_stream: "0-0", events_stream: "0-0"}
-        self._task: asyncio.Task[None] | None = None
+        self._cursors = dict.fromkeys([self._price_stream, *self._events_streams], "0-0")
+        self._tasks: list[asyncio.Task[None]] = []
         self.stopping = False
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
 
     async def start(self) -> None:
-        for stream in (self._price_stream, self._events_stream):
+        for stream in self._cursors:
             last = await self._redis.xrevrange(stream, count=1)
             if last:
                 self._cursors[stream] = _sid(last[0][0])
@@ -106,12 +111,14 @@ class Feed:
         newest = await self._redis.xrevrange(self._price_stream, count=256)
         for entry_id, fields in reversed(newest):
             self._on_prices(_sid(entry_id), fields, broadcast=False)
-        self._task = asyncio.create_task(self._follow(), name="feed-reader")
+        for k, events in enumerate(self._events_streams):
+            streams = [self._price_stream, events] if k == 0 else [events]
+            self._tasks.append(asyncio.create_task(self._follow(streams), name=f"feed-reader-{k}"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await stop_reader(self._task, self)
-            self._task = None
+        for task in self._tasks:
+            await stop_reader(task, self)
+        self._tasks = []
 
     def sockets_of(self, email: str) -> int:
         """How many subscribers this user has in this process."""
@@ -139,12 +146,13 @@ class Feed:
         """This user's events after entry ``after``, and whether some may be missing (trimmed or
         more than ``max_entries`` to scan), in which case the client should refetch its state."""
         out: list[tuple[str, bytes]] = []
-        first = await self._redis.xrange(self._events_stream, count=1)
-        gap = bool(first) and entry_key(_sid(first[0][0])) > entry_key(after) and after != "0-0"
+        events_stream = self._events_streams[self._shards.of(email)]  # the user's own shard
+        first = await self._redis.xrange(events_stream, count=1)
+        gap = bool(first) and parse_id(_sid(first[0][0])) > parse_id(after) and after != "0-0"
         cursor, scanned = after, 0
         while scanned < max_entries:
             chunk = await self._redis.xrange(
-                self._events_stream, min=f"({cursor}", count=min(1000, max_entries - scanned)
+                events_stream, min=f"({cursor}", count=min(1000, max_entries - scanned)
             )
             if not chunk:
                 return out, gap
@@ -157,14 +165,15 @@ class Feed:
                 if event.email == email:
                     out.append((cursor, _json.encode(event_json(cursor, event))))
             scanned += len(chunk)
-        more = await self._redis.xrange(self._events_stream, min=f"({cursor}", count=1)
+        more = await self._redis.xrange(events_stream, min=f"({cursor}", count=1)
         return out, gap or bool(more)
 
-    async def _follow(self) -> None:
+    async def _follow(self, streams: list[str]) -> None:
         backoff = 0.05
         while not self.stopping:
             try:
-                batches = await self._redis.xread(self._cursors, count=500, block=1000)
+                cursors = {stream: self._cursors[stream] for stream in streams}
+                batches = await self._redis.xread(cursors, count=500, block=1000)
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
@@ -199,7 +208,7 @@ class Feed:
                 bid=item.bid if item.bid is not None else item.price,
                 ask=item.ask if item.ask is not None else item.price,
                 decimal=item.decimal,
-                timestamp=batch.timestamp or entry_key(entry_id)[0],
+                timestamp=batch.timestamp or parse_id(entry_id)[0],
                 id=entry_id,
             )
             self.prices[item.asset] = tick

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from gateway import schemas
+from gateway import openapi_admin, schemas
 from gateway.openapi_bodies import (
     IDEMPOTENCY_SCHEMA,
     engine_request_schema,
@@ -35,6 +35,7 @@ _STRUCTS = (
     schemas.ClosedTradesQuery,
     schemas.OrderPending,
     schemas.HealthBody,
+    *openapi_admin.STRUCTS,
 )
 
 
@@ -116,6 +117,7 @@ def build_document(
         asset_schema["enum"] = list(assets)
         components["CreateTradeRequest"]["properties"]["asset"] = dict(asset_schema)
     patch_trade_amounts(components["CreateTradeRequest"], price_decimals)
+    openapi_admin.patch_components(components, asset_schema)
     components["EngineRequest"] = engine_request_schema(
         {
             command: components[kind.__name__]
@@ -281,6 +283,7 @@ def build_document(
             }
         },
     }
+    paths.update(openapi_admin.paths(_engine_op, asset_schema))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -9,12 +9,14 @@ accepted price of one INCR per limit (no sorted sets).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 PREFIX = "gateway:rl:"
@@ -81,7 +83,17 @@ async def check(
     windows = [lim.window_s + 1 for lim in active]
     if revoked_key is not None:
         keys.append(revoked_key)
-    results = await _script(redis)(keys=keys, args=windows)
+    if isinstance(redis, RedisCluster):
+        # One script call per key: the keys of one check hash to different slots, and a
+        # cluster runs a script only over keys of one slot. Same counts, one round trip each.
+        script = _script(redis)
+        pairs = zip(keys[: len(windows)], windows, strict=True)
+        calls = [script(keys=[key], args=[window]) for key, window in pairs]
+        if revoked_key is not None:
+            calls.append(redis.exists(revoked_key))
+        results = [r[0] if isinstance(r, list) else r for r in await asyncio.gather(*calls)]
+    else:
+        results = await _script(redis)(keys=keys, args=windows)
     revoked = bool(results[-1]) if revoked_key is not None else False
     for i, lim in enumerate(active):
         if int(results[i]) > lim.limit:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.errors import ApiError
@@ -35,8 +36,18 @@ class WaitingPool(BlockingConnectionPool):
             raise
 
 
-def connect(url: str, size: int, wait_s: float) -> Redis:
-    """A client on a ``WaitingPool`` of ``size`` connections to ``url``."""
+def connect(url: str, size: int, wait_s: float, cluster: bool = False) -> Redis:
+    """A client on a ``WaitingPool`` of ``size`` connections to ``url``.
+
+    On a Redis Cluster (``cluster``): redis-py's cluster client, ``size`` connections per node.
+    Its pools refuse rather than wait when full (``MaxConnectionsError``, answered 503), so give
+    a clustered gateway a pool large enough for its load.
+    """
+    if cluster:
+        client: Any = RedisCluster.from_url(
+            url, max_connections=size, socket_connect_timeout=2.0, socket_timeout=10.0
+        )
+        return client  # type: ignore[no-any-return]
     pool = WaitingPool.from_url(
         url, max_connections=size, timeout=wait_s, health_check_interval=30
     )

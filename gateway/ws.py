@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 
 import msgspec
@@ -23,14 +22,14 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from engine.stream_ids import EntryIdError, parse_id
 from gateway import ratelimit
 from gateway.auth import Session, revoked_key
 from gateway.errors import ApiError
-from gateway.feed import ENTRY_ID_RE, Subscriber, entry_key
+from gateway.feed import Subscriber
 from gateway.session import authenticate, client_ip, origin_allowed, presented_token
 
 log = logging.getLogger("gateway.ws")
-_ENTRY_ID = re.compile(ENTRY_ID_RE)
 REVOCATION_CHECK_S = 5.0
 _json = msgspec.json.Encoder()
 
@@ -62,9 +61,12 @@ async def endpoint(ws: WebSocket) -> None:
         await refuse(ws, 4403)
         return
     last_event_id = ws.query_params.get("lastEventId")
-    if last_event_id is not None and not _ENTRY_ID.fullmatch(last_event_id):
-        await refuse(ws, 4400)
-        return
+    if last_event_id is not None:
+        try:
+            parse_id(last_event_id)
+        except EntryIdError:
+            await refuse(ws, 4400)
+            return
     try:
         session = await _session(ws)
         limits = [ratelimit.Limit("ip", client_ip(ws), cfg.rate_ip_per_min, 60)]
@@ -92,7 +94,7 @@ async def endpoint(ws: WebSocket) -> None:
                 await ws.send_text('{"type":"resync"}')
             for entry_id, payload in backlog:
                 await ws.send_text(payload.decode())
-                sent_upto = entry_key(entry_id)
+                sent_upto = parse_id(entry_id)
         pump = asyncio.create_task(_pump(ws, sub, sent_upto, session, gw.redis))
         listen = asyncio.create_task(_listen(ws))
         done, pending = await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
@@ -138,7 +140,7 @@ async def _pump(
             return
         if not kind:
             continue
-        if kind == "event" and entry_key(entry_id) <= sent_upto:
+        if kind == "event" and parse_id(entry_id) <= sent_upto:
             continue
         await ws.send_text(payload.decode())
 

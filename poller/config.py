@@ -7,6 +7,7 @@ here, so a bad flag or variable stops the poller at start with a message naming 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 from redis.connection import parse_url
 
+from engine.shards import ShardError, ShardMap, from_env
 from engine.wire import MAX_PRICE_ITEMS
 from poller.ticks import AssetSpec
 
@@ -46,6 +48,13 @@ class Config:
     log_level: str
     sim_backfill_s: float = 0.0  # first start only: this much simulated past (make up: a day)
     command_stream: str = "backend-to-engine"  # must be empty too for a backfill
+    # SHARDS / REDIS_CLUSTER: every batch goes to every shard
+    shards: ShardMap = dataclasses.field(default_factory=ShardMap)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The price stream of every engine shard (``engine.shards``); one with one shard."""
+        return tuple(self.shards.key(k, self.stream) for k in self.shards.all())
 
 
 def parse_assets(text: str) -> tuple[AssetSpec, ...]:
@@ -269,4 +278,12 @@ def parse_config(argv: Sequence[str] | None, env: Mapping[str, str]) -> Config:
         log_level=values["log_level"],
         sim_backfill_s=values["backfill_s"],
         command_stream=values["command_stream"],
+        shards=_shards(parser, env),
     )
+
+
+def _shards(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> ShardMap:
+    try:
+        return from_env(env)
+    except ShardError as exc:
+        parser.error(str(exc))

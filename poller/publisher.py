@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from engine.messages import PriceItem
@@ -32,7 +34,7 @@ class Publisher:
     def __init__(
         self,
         redis: Redis,
-        stream: str,
+        stream: str | tuple[str, ...],
         source: str,
         metrics: Metrics,
         *,
@@ -41,7 +43,10 @@ class Publisher:
         retry_max_s: float = 5.0,
     ) -> None:
         self.redis = redis
-        self.stream = stream
+        # Every engine shard's price stream: each batch goes to each, in one pipelined round
+        # trip on a plain Redis, one concurrent XADD per shard on a cluster (other slots).
+        self.streams = (stream,) if isinstance(stream, str) else stream
+        self.stream = ",".join(self.streams)
         self.source = source
         self.metrics = metrics
         self.window_s = window_s
@@ -87,7 +92,7 @@ class Publisher:
         items = list(batch.values())
         fields = encode_price_batch(items, self.source, time.time_ns() // 1_000_000)
         try:
-            await self.redis.xadd(self.stream, fields)  # type: ignore[arg-type]
+            await self._xadd(fields)
         except (RedisError, OSError) as exc:
             self.metrics.publish_errors += 1
             self._failures += 1
@@ -103,6 +108,23 @@ class Publisher:
         for item in items:
             self.metrics.published[item.asset] += 1
         return True
+
+    async def _xadd(self, fields: Any) -> None:
+        """XADD the batch to every stream. A failure retries the whole batch, so a shard that
+        got it already may get the same prices twice: harmless, a repeated price changes no
+        level and fires nothing that the first did not."""
+        if len(self.streams) == 1:
+            await self.redis.xadd(self.streams[0], fields)
+            return
+        if isinstance(self.redis, RedisCluster):
+            await asyncio.gather(*(self.redis.xadd(s, fields) for s in self.streams))
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in self.streams:
+            pipe.xadd(stream, fields)
+        for reply in await pipe.execute(raise_on_error=False):
+            if isinstance(reply, Exception):
+                raise reply
 
     @property
     def pending(self) -> int:

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from engine.messages import PriceItem
 from poller.backpack import BackpackFeed
@@ -36,8 +37,12 @@ async def _simulate(config: Config, redis: Redis, sink: Callable[[PriceItem], No
     walk = resumed_walk(config.assets, config.sim_seed, quotes, last_id)
     if quotes:
         log.info("simulator resumes from the last prices on %s (entry %s)", config.stream, last_id)
-    await backfill(redis, config.stream, config.command_stream, walk, config.sim_backfill_s,
-                   config.source)
+    if config.shards.shards == 1 and not config.shards.cluster:
+        await backfill(redis, config.stream, config.command_stream, walk, config.sim_backfill_s,
+                       config.source)
+    elif config.sim_backfill_s:
+        log.info("no simulated past with SHARDS=%d: a backfill is written to one shard's streams",
+                 config.shards.shards)
     return await simulate(walk, sink, config.sim_rate_hz)
 
 
@@ -82,14 +87,10 @@ async def run(
         except OSError as exc:
             log.error("cannot start: %s", exc)
             return 2
-        redis = Redis.from_url(
-            config.redis_url,
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-        )
+        redis = connect(config)
         publisher = Publisher(
             redis,
-            config.stream,
+            config.streams,
             config.source,
             metrics,
             window_s=config.batch_ms / 1000,
@@ -120,6 +121,22 @@ async def run(
             return 1 if failed else code
         finally:
             await redis.aclose()
+
+
+def connect(config: Config) -> Redis:
+    """redis-py's client; its cluster client on a Redis Cluster (``REDIS_CLUSTER=1``)."""
+    if config.shards.cluster:
+        cluster: Any = RedisCluster.from_url(
+            config.redis_url,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
+        return cluster  # type: ignore[no-any-return]
+    return Redis.from_url(
+        config.redis_url,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+    )
 
 
 async def _drain(publisher: Publisher) -> int:

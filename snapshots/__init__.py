@@ -11,7 +11,6 @@ from snapshots.format import (
     UnknownVersion,
     decode,
     encode,
-    parse_id,
 )
 from snapshots.store import LockedError, SnapshotStore, read_verified
 
@@ -25,6 +24,5 @@ __all__ = [
     "UnknownVersion",
     "decode",
     "encode",
-    "parse_id",
     "read_verified",
 ]

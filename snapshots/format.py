@@ -22,6 +22,8 @@ from typing import Any
 
 import msgspec
 
+from engine.stream_ids import parse_id
+
 FORMAT_NAME = "cfd-engine-snapshot"
 VERSION = 1
 MAX_HEADER_BYTES = 64 * 1024
@@ -68,14 +70,6 @@ class Header(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _header_decoder = msgspec.json.Decoder(Header)
-
-
-def parse_id(entry_id: str) -> tuple[int, int]:
-    """``"1700000000000-3"`` -> ``(1700000000000, 3)``; raise ``ValueError`` when malformed."""
-    ms, sep, seq = entry_id.partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(entry_id) > 41:
-        raise ValueError(f"not a stream entry ID: {entry_id!r}")
-    return int(ms), int(seq)
 
 
 def _header_digest(header: Header) -> str:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from devstack.postgres_server import PostgresServer
+from devstack.redis_cluster import RedisClusterServers
 from devstack.redis_server import RedisServer
 
 
@@ -34,6 +35,29 @@ def redis_url(redis_server: RedisServer) -> str:
     finally:
         client.close()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A private 6-node Redis Cluster (3 masters, 1 replica each, AOF) for the session."""
+    with RedisClusterServers(appendfsync="everysec") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterServers) -> str:
+    """The session cluster with every master flushed (and healthy) for this test."""
+    for node in redis_cluster.nodes:
+        node.start()  # no-op while it runs; a test that killed one gets it back as a replica
+    redis_cluster.wait_healthy()
+    for node in redis_cluster.nodes:
+        client = node.client(socket_timeout=10)
+        try:
+            if client.info("replication").get("role") == "master":
+                client.flushall()
+        finally:
+            client.close()
+    return redis_cluster.url
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -75,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds between claims of stale entries")
     parser.add_argument("--retry-max", type=_positive_float, default=d.retry_max_s,
                         help="longest backoff between retries, seconds")
+    parser.add_argument("--metrics-port", type=_port,
+                        default=os.environ.get("WORKER_METRICS_PORT", "0"),
+                        help="port of the Prometheus /metrics endpoint; 0 (default): off "
+                        "(env WORKER_METRICS_PORT)")
+    parser.add_argument("--metrics-host", default=os.environ.get("WORKER_METRICS_HOST",
+                                                                 "127.0.0.1"),
+                        help="address of /metrics (env WORKER_METRICS_HOST)")
     parser.add_argument("--price-stream", default=os.environ.get("PRICE_STREAM", "engine_input"),
                         help="candles: the price stream (env PRICE_STREAM)")
     parser.add_argument("--log-level", default="INFO",
@@ -123,9 +137,10 @@ async def _migrate_only(config: Config) -> int:
     return 0
 
 
-async def _run(config: Config) -> int:
+async def _run(config: Config, metrics_host: str = "127.0.0.1", metrics_port: int = 0) -> int:
     from redis.asyncio import Redis
 
+    from worker.metrics import serve
     from worker.service import Database, Worker
 
     redis = Redis.from_url(config.redis_url)
@@ -133,9 +148,12 @@ async def _run(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
+    server = serve(worker.stats, metrics_host, metrics_port) if metrics_port else None
     try:
         stats = await worker.run()
     finally:
+        if server is not None:
+            server.shutdown()
         await redis.aclose()
     logging.getLogger("worker").info("stopped: written %d, dead letters %d",
                                      stats.written, stats.dead)
@@ -194,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.action == "migrate":
         coro = _migrate_only(config)
     else:
-        coro = _run(config)
+        coro = _run(config, args.metrics_host, args.metrics_port)
     try:
         return runner(coro)
     except (OSError, ValueError, TimeoutError) as exc:

@@ -25,6 +25,7 @@ import msgspec
 from engine import messages as m
 from engine.amounts import AmountError, parse_usd
 from engine.messages import Command, Event, Response
+from engine.stream_ids import EntryIdError, parse_id
 from engine.wire import WireError, decode_command, decode_event, decode_response
 
 BIGINT_MIN: Final = -(2**63)
@@ -89,10 +90,10 @@ ResponseRow = tuple[str, str, str, str, int, int, str]
 
 def entry_position(entry_id: str) -> tuple[int, int]:
     """``"1700000000000-3"`` -> ``(1700000000000, 3)``; raise ``MappingError`` if malformed."""
-    ms, sep, seq = entry_id.partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(ms) > 19 or len(seq) > 19:
-        raise MappingError(f"malformed stream entry id {entry_id!r}")
-    return int(ms), int(seq)
+    try:
+        return parse_id(entry_id)
+    except EntryIdError:
+        raise MappingError(f"malformed stream entry id {entry_id[:48]!r}") from None
 
 
 def _check_int(name: str, value: int) -> int:

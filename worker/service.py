@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 import asyncpg
@@ -44,6 +44,9 @@ class Stats:
     dead: int = 0  # entries sent to the dead-letter stream
     retries: int = 0  # failed attempts (PostgreSQL or Redis) that were retried
     batches: int = 0
+    rows: int = 0  # rows in committed transactions
+    written_by_stream: dict[str, int] = field(default_factory=dict)
+    dead_by_stream: dict[str, int] = field(default_factory=dict)
 
 
 # The worker's tables live in `public`; a role or database default that puts the documented
@@ -169,17 +172,25 @@ class Worker:
         if not entries:
             return
 
-        async def commit() -> tuple[list[Entry], list[tuple[Entry, str]]]:
+        async def commit() -> tuple[list[Entry], list[tuple[Entry, str]], int]:
             rows, done, dead = self._map(entries)
             if len(rows):
                 await self._write(done, dead, rows)
-            return done, dead
+            return done, dead, len(rows)
 
-        done, dead = await self._retrying("writing to PostgreSQL", commit, uses_db=True)
+        done, dead, rows = await self._retrying("writing to PostgreSQL", commit, uses_db=True)
         await self._retrying("acknowledging", lambda: self.consumer.settle(done, dead))
-        self.stats.written += len(done)
-        self.stats.dead += len(dead)
-        self.stats.batches += 1
+        stats = self.stats
+        stats.written += len(done)
+        stats.dead += len(dead)
+        stats.batches += 1
+        # Counted whole when a batch commits; on the one-by-one path after a refusal, the
+        # refused entries' rows are in this count too (an upper bound, said so in the help).
+        stats.rows += rows
+        for entry in done:
+            stats.written_by_stream[entry.stream] = stats.written_by_stream.get(entry.stream, 0) + 1
+        for entry, _ in dead:
+            stats.dead_by_stream[entry.stream] = stats.dead_by_stream.get(entry.stream, 0) + 1
         for entry, reason in dead:
             log.error("dead letter %s %s: %s", entry.stream, entry.id, reason)
 

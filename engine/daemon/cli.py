@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         snapshot_interval_s=settings.snapshot_interval_s,
         snapshot_mode=settings.snapshot_mode,
         metrics_port=settings.metrics_port,
+        shard=f"{settings.shard}/{settings.shards}",
+        redis_cluster=settings.redis_cluster,
         streams=[
             settings.price_stream,
             settings.command_stream,

@@ -22,11 +22,12 @@ from typing import Any
 
 from engine.core import Engine
 from engine.daemon import early, logs, streams, trimming
+from engine.daemon.cluster_node import SlotOwner
 from engine.daemon.exits import ExitCode
 from engine.daemon.gc_policy import tune_gc
 from engine.daemon.link import Link
 from engine.daemon.metrics import Metrics, serve
-from engine.daemon.ordering import PRICE, InputBuffer, Ordered, parse_id, round_bound
+from engine.daemon.ordering import PRICE, InputBuffer, Ordered, round_bound
 from engine.daemon.outages import BACKOFF_MAX_S, BACKOFF_START_S, OUTAGE_ERRORS, connect
 from engine.daemon.prior_outputs import Mismatch, PublishedLog, highest_published_seq
 from engine.daemon.publisher import Publisher
@@ -34,6 +35,7 @@ from engine.daemon.recovery import DeterminismError, check_history, report_misma
 from engine.daemon.settings import Settings
 from engine.daemon.snapshotter import SnapshotResult, Snapshotter
 from engine.daemon.streams import StreamNames
+from engine.stream_ids import parse_id
 from snapshots.format import Header
 from snapshots.store import SnapshotStore
 
@@ -76,7 +78,13 @@ class Daemon:
         )
         self.inputs = (settings.price_stream, settings.command_stream)
         self.redis = connect(settings.redis_url)
-        self.link = Link(settings.redis_url, name="engine")
+        self.link = Link(settings.redis_url, name=f"engine-{settings.shard}")
+        # On a cluster: the master of this shard's slot, found again after every outage.
+        self.slot_owner = (
+            SlotOwner(settings.redis_url, settings.command_stream)
+            if settings.redis_cluster
+            else None
+        )
         self.metrics = Metrics()
         state = engine.state
         self.buffer = InputBuffer(state.last_price_id, state.last_command_id)
@@ -200,6 +208,9 @@ class Daemon:
         self.link.close()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
+        if self.slot_owner is not None:
+            with contextlib.suppress(Exception):
+                await self.slot_owner.aclose()
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -461,6 +472,8 @@ class Daemon:
             await self._sleep_backoff()
         while not self.stopping:
             try:
+                if self.slot_owner is not None:
+                    await self._follow_slot()
                 await self.redis.ping()
                 await self.link.execute([["PING"]])
                 dropped = await self.publisher.reconcile()
@@ -476,6 +489,17 @@ class Daemon:
                 if failures == 1 and first:
                     logs.warning("redis_unavailable", error=f"{type(exc).__name__}: {exc}")
                 await self._sleep_backoff()
+
+    async def _follow_slot(self) -> None:
+        """Point both connections at the current master of this shard's slot."""
+        assert self.slot_owner is not None
+        url = await self.slot_owner.url()
+        if url != self.link.url:
+            logs.event("slot_owner", node=url.rpartition("@")[2], key=self.settings.command_stream)
+            self.link.retarget(url)
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()
+            self.redis = connect(url)
 
     async def _sleep_backoff(self) -> None:
         await asyncio.sleep(self._backoff)

@@ -35,6 +35,17 @@ class Link:
     """One connection to the Redis at ``url`` (redis://, rediss:// or unix://)."""
 
     def __init__(self, url: str, timeout: float = 10.0, name: str = "engine") -> None:
+        self.timeout = timeout
+        self.name = name
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._parser = hiredis.Reader()
+        self.retarget(url)
+
+    def retarget(self, url: str) -> None:
+        """Talk to the Redis at ``url`` from the next call on (a cluster failover moved it)."""
+        self.close()
+        self.url = url
         options = parse_url(url)  # type: ignore[no-untyped-call]
         self.host: str = options.get("host", "127.0.0.1")
         self.port: int = int(options.get("port", 6379))
@@ -43,11 +54,6 @@ class Link:
         self.username: str | None = options.get("username")
         self.password: str | None = options.get("password")
         self.tls = url.startswith("rediss://")
-        self.timeout = timeout
-        self.name = name
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._parser = hiredis.Reader()
 
     async def _connect(self) -> None:
         try:

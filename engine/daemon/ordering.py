@@ -20,26 +20,16 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from engine.stream_ids import EntryId, parse_id
+
 PRICE = 0
 COMMAND = 1
 KINDS = (PRICE, COMMAND)
 MAX_ID = (2**64 - 1, 2**64 - 1)
 
-EntryId = tuple[int, int]
 Fields = Mapping[Any, Any]
 Entry = tuple[EntryId, str, Fields]  # (parsed ID, ID text, fields)
 Ordered = tuple[int, str, Fields]  # (kind, ID text, fields)
-
-
-def parse_id(entry_id: str | bytes) -> EntryId:
-    """``"1700000000000-3"`` -> ``(1700000000000, 3)``."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq)
-
-
-def format_id(entry_id: EntryId) -> str:
-    return f"{entry_id[0]}-{entry_id[1]}"
 
 
 def time_bound(server_us: int) -> EntryId:

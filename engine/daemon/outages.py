@@ -5,8 +5,8 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterError, RedisClusterException, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine.daemon.publisher import PublishError
@@ -20,6 +20,10 @@ OUTAGE_ERRORS = (
     ConnectionError,
     OSError,
     PublishError,
+    # A cluster without a reachable node, or between a master's death and its replica's
+    # promotion: the slot's owner is looked up again after the backoff.
+    RedisClusterException,
+    ClusterError,
 )
 BACKOFF_START_S = 0.05
 BACKOFF_MAX_S = 2.0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from engine.shards import MAX_SHARDS, ShardMap
 
 
 class SettingsError(ValueError):
@@ -37,6 +39,9 @@ class Settings:
     continue_on_mismatch: bool = False
     skip_entries: tuple[tuple[str, str], ...] = ()  # (price|command, entry ID)
     admin_emails: tuple[str, ...] = ()
+    shard: int = 0
+    shards: int = 1
+    redis_cluster: bool = False
 
 
 def _positive_int(text: str) -> int:
@@ -69,6 +74,20 @@ def _bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _shard_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_SHARDS:
+        raise ValueError(f"must be between 1 and {MAX_SHARDS}")
+    return value
+
+
+def _shard(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _stream(text: str) -> str:
     if not text or len(text) > 200 or any(c.isspace() for c in text):
         raise ValueError("must be a non-empty name without spaces")
@@ -95,7 +114,8 @@ def _skip_entry(text: str) -> tuple[str, str]:
 
 
 def _emails(text: str) -> tuple[str, ...]:
-    emails = tuple(e.strip() for e in text.split(",") if e.strip())
+    # Lower case, as the gateway signs users in: "Ops@X.io" in the list is the ops@x.io session.
+    emails = tuple(e.strip().lower() for e in text.split(",") if e.strip())
     for email in emails:
         if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
             raise ValueError(f"{email!r} is not an email address")
@@ -130,12 +150,52 @@ SPEC: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "block_ms": ("BLOCK_MS", _positive_int, "longest blocking read when idle, ms"),
     "trim_streams": ("TRIM_STREAMS", _bool, "XTRIM MINID input streams after snapshots"),
     "log_level": ("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "log level"),
+    "shard": ("SHARD", _shard, "which engine shard this is (0 .. SHARDS-1)"),
+    "shards": (
+        "SHARDS",
+        _shard_count,
+        "how many engine shards share the accounts (each has its own streams and snapshots)",
+    ),
+    "redis_cluster": (
+        "REDIS_CLUSTER",
+        _bool,
+        "REDIS_URL is a node of a Redis Cluster: talk to the master of this shard's hash slot",
+    ),
     "admin_emails": (
         "ADMIN_EMAILS",
         _emails,
         "comma-separated emails whose operator commands the engine accepts",
     ),
 }
+
+
+def _sharded(settings: Settings) -> Settings:
+    """The shard's own names (``engine.shards``): its tagged streams, heartbeat and folder.
+
+    One shard on a plain Redis keeps every name as given, so nothing changes there.
+    """
+    shards = ShardMap(settings.shards, settings.redis_cluster)
+    if settings.shard >= settings.shards:
+        raise SettingsError(
+            f"SHARD={settings.shard} is outside 0..{settings.shards - 1} (SHARDS={settings.shards})"
+        )
+    k = settings.shard
+    names = shards.streams(
+        k,
+        settings.price_stream,
+        settings.command_stream,
+        settings.response_stream,
+        settings.events_stream,
+    )
+    return replace(
+        settings,
+        price_stream=names.prices,
+        command_stream=names.commands,
+        response_stream=names.responses,
+        events_stream=names.events,
+        heartbeat_key=shards.heartbeat(k, settings.heartbeat_key),
+        snapshot_dir=shards.snapshot_dir(settings.snapshot_dir, k),
+    )
 
 
 def _parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -208,7 +268,7 @@ def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
     except ValueError as exc:
         raise SettingsError(f"--skip-entry: {exc}") from None
     known = {f.name for f in fields(Settings)}
-    settings = Settings(**{k: v for k, v in values.items() if k in known})
+    settings = _sharded(Settings(**{k: v for k, v in values.items() if k in known}))
     streams = (
         settings.price_stream,
         settings.command_stream,

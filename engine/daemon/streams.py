@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from engine.daemon.link import Arg, Link, pack
-from engine.daemon.ordering import parse_id
+from engine.stream_ids import parse_id
 
 Raw = list[tuple[bytes, dict[bytes, bytes]]]
 

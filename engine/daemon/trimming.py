@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from engine.daemon import logs
-from engine.daemon.ordering import EntryId, format_id, parse_id
+from engine.stream_ids import EntryId, format_id, parse_id
 from snapshots.store import SnapshotStore
 
 

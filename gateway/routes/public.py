@@ -77,15 +77,19 @@ async def engine_alive(request: Request) -> bool:
     recent = gw.engine.last_response_at
     if recent and time.monotonic() - recent <= cfg.engine_heartbeat_max_age_s:
         return True
-    raw = await gw.redis.get(cfg.engine_heartbeat_key)
-    if raw is None:
-        return False
-    try:
-        beat_ms = int(raw)
-    except ValueError:
-        return True  # a heartbeat key with a TTL and no timestamp: its existence is the signal
+    shards = cfg.shard_map
     seconds, _micro = await gw.redis.time()
-    return seconds * 1000 - beat_ms <= cfg.engine_heartbeat_max_age_s * 1000
+    for k in shards.all():  # every shard's engine must be alive
+        raw = await gw.redis.get(shards.heartbeat(k, cfg.engine_heartbeat_key))
+        if raw is None:
+            return False
+        try:
+            beat_ms = int(raw)
+        except ValueError:
+            continue  # a heartbeat key with a TTL and no timestamp: its existence is the signal
+        if seconds * 1000 - beat_ms > cfg.engine_heartbeat_max_age_s * 1000:
+            return False
+    return True
 
 
 async def readyz(request: Request) -> Response:

@@ -126,7 +126,8 @@ async def order(request: Request) -> Response:
     response = gw.engine.late_response(order_id)
     if response is None:
         try:
-            found = await order_lookup.find(gw.redis, gw.config.response_stream, order_id)
+            responses = gw.engine.response_stream_of(session.email)
+            found = await order_lookup.find(gw.redis, responses, order_id)
         except RedisError as exc:
             raise store_error(exc, "engine streams") from None
         if found is None:

@@ -126,7 +126,8 @@ def stack_env() -> Iterator[tuple[Path, dict[str, str]]]:
         key: value
         for key, value in os.environ.items()
         if key not in ("REDIS_URL", "DATABASE_URL", "SMTP_URL", "PUBLIC_URL", "GATEWAY_ENV",
-                       "STACK_DIR", "METRICS_PORT", "FEED")
+                       "STACK_DIR", "METRICS_PORT", "FEED", "ADMIN_EMAILS",
+                       "WORKER_METRICS_PORT")
     }  # fmt: skip
     env.update({
         "STACK_REDIS_PORT": str(free_port()),
@@ -135,6 +136,9 @@ def stack_env() -> Iterator[tuple[Path, dict[str, str]]]:
         "GATEWAY_PORT": str(free_port()),
         "ENGINE_METRICS_PORT": str(free_port()),
         "POLLER_METRICS_PORT": str(free_port()),
+        "WORKER_METRICS_PORT": str(free_port()),
+        # The newcomer is an operator: make up hands ADMIN_EMAILS to the engine and the gateway.
+        "ADMIN_EMAILS": USER,
         # No periodic snapshot during the test: recovery after the SIGKILL must replay the trade.
         "SNAPSHOT_INTERVAL_S": "3600",
         "FEED": "sim",
@@ -238,6 +242,24 @@ def test_make_up_signs_in_trades_and_recovers_after_engine_sigkill(
             time.sleep(0.25)
         # PostgreSQL keeps USD in 1/10,000 (the reference data model's unit)
         assert row == {"email": USER, "margin": trade["margin"] * 10_000, "closed_seq": None}
+
+        # ADMIN_EMAILS reached both locks: the gateway's route and the engine's own check.
+        report = _engine(client, "GET", "/api/v1/admin/report")
+        assert report["openPositions"] == 1 and report["totals"]["conserved"] is True
+        # The operator CLI with the stack's settings, and the worker's metrics on its port.
+        cli = subprocess.run(
+            [sys.executable, "-m", "gateway", "admin", "report"],
+            env={**os.environ, "REDIS_URL": _stack_setting(stack_dir, "REDIS_URL"),
+                 "ADMIN_EMAILS": _stack_setting(stack_dir, "ADMIN_EMAILS")},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["engineResponse"]["data"]["openPositions"] == 1
+        import httpx
+
+        worker_port = env["WORKER_METRICS_PORT"]
+        metrics = httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=10).text
+        assert 'worker_entries_written_total{stream="engine_response"}' in metrics
 
         # A crash of the engine: honcho stops every other part, devstack stops the servers.
         os.kill(first.pid_of("engine"), signal.SIGKILL)

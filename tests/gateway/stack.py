@@ -98,10 +98,12 @@ def _wait_http(url: str, proc: ChildProcess, log: Path, timeout: float = 30.0) -
 
 
 class EngineProcess:
-    """The engine daemon (``python -m engine``) on ``redis_url``; ``start``/``stop``/``kill``."""
+    """The engine daemon (``python -m engine``) on ``redis_url``, ``env`` added to its
+    environment (``ADMIN_EMAILS=...``); ``start``/``stop``."""
 
-    def __init__(self, redis_url: str, workdir: Path) -> None:
+    def __init__(self, redis_url: str, workdir: Path, **env: str) -> None:
         self.redis_url = redis_url
+        self.env = {**os.environ, **env}
         self.snapshot_dir = workdir / "snapshots"
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         self.log = workdir / "engine.log"
@@ -122,7 +124,7 @@ class EngineProcess:
         client = redis.Redis.from_url(self.redis_url)
         client.delete("engine:heartbeat")
         with self.log.open("ab") as log:
-            self.proc = ChildProcess(self.argv(), log=log, cwd=ROOT)
+            self.proc = ChildProcess(self.argv(), log=log, env=self.env, cwd=ROOT)
         deadline = time.monotonic() + 30
         while not client.exists("engine:heartbeat"):
             if not self.proc.alive() or time.monotonic() > deadline:

@@ -66,3 +66,12 @@ def test_parse_assets():
     for bad in ("BTC/USD:4", "BTC:19", "BTC:-1", ":4"):
         with pytest.raises(ConfigError):
             parse_assets(bad)
+
+
+def test_admin_emails_are_lower_case_without_repeats_and_checked():
+    config = load_config([], {**PROD, "ADMIN_EMAILS": " Ops@X.io, boss@x.io,ops@x.io ,"})
+    assert config.admin_emails == ("ops@x.io", "boss@x.io")
+    assert config.is_admin("ops@x.io") and not config.is_admin("eve@x.io")
+    assert load_config([], PROD).admin_emails == ()  # default: no operator at all
+    with pytest.raises(ConfigError, match="ADMIN_EMAILS: 'not-an-address'"):
+        load_config([], {**PROD, "ADMIN_EMAILS": "ops@x.io, not-an-address"})

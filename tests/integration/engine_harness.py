@@ -22,9 +22,11 @@ from typing import Any
 import redis
 
 from engine.core import Engine
-from engine.daemon.ordering import merge, parse_id
+from engine.daemon.ordering import merge
 from engine.messages import Command, PriceItem, Response
+from engine.shards import ShardStreams
 from engine.state import EngineState, dump_state
+from engine.stream_ids import parse_id
 from engine.wire import encode_command, encode_event, encode_price_batch, encode_response
 from snapshots.state import load_checked
 from snapshots.store import SnapshotStore
@@ -36,6 +38,7 @@ PRICES, COMMANDS, RESPONSES, EVENTS = (
     "engine_events",
 )
 ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTED = ShardStreams(PRICES, COMMANDS, RESPONSES, EVENTS)  # one shard, plain Redis
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.02) -> Any:
@@ -156,8 +159,9 @@ class EngineProcess:
 class Feeder:
     """Writes seed-format entries to the input streams and remembers every orderId sent."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, streams: ShardStreams = DOCUMENTED) -> None:
         self.client = client
+        self.streams = streams
         self.sent: list[str] = []
         self._n = 0
 
@@ -169,13 +173,14 @@ class Feeder:
         self, command: str, email: str, /, order_id: str | None = None, **data: Any
     ) -> str:
         order_id = order_id or self.order_id()
-        self.client.xadd(COMMANDS, encode_command(Command(order_id, command, email, data, 0)))
+        fields = encode_command(Command(order_id, command, email, data, 0))
+        self.client.xadd(self.streams.commands, fields)
         self.sent.append(order_id)
         return order_id
 
     def price(self, asset: str, bid: int, ask: int | None = None, decimals: int = 4) -> None:
         item = PriceItem(asset, bid, decimals, bid, bid if ask is None else ask)
-        self.client.xadd(PRICES, encode_price_batch([item], "test", 0))
+        self.client.xadd(self.streams.prices, encode_price_batch([item], "test", 0))
 
 
 def as_bytes(fields: dict[str, Any]) -> dict[bytes, bytes]:
@@ -193,7 +198,9 @@ def _all(client: redis.Redis, stream: str) -> list[tuple[bytes, dict[bytes, byte
         after = "(" + chunk[-1][0].decode()
 
 
-def replay_from_scratch(client: redis.Redis) -> tuple[Engine, list[tuple[str, dict]]]:
+def replay_from_scratch(
+    client: redis.Redis, streams: ShardStreams = DOCUMENTED
+) -> tuple[Engine, list[tuple[str, dict]]]:
     """A fresh core fed both input streams in the documented order; its outputs, encoded."""
     engine = Engine()
     outputs: list[tuple[str, dict[bytes, bytes]]] = []
@@ -201,26 +208,28 @@ def replay_from_scratch(client: redis.Redis) -> tuple[Engine, list[tuple[str, di
     def parsed(stream: str):
         return [(parse_id(i), i.decode(), f) for i, f in _all(client, stream)]
 
-    for kind, entry_id, fields in merge(parsed(PRICES), parsed(COMMANDS)):
+    for kind, entry_id, fields in merge(parsed(streams.prices), parsed(streams.commands)):
         apply = engine.apply_price_entry if kind == 0 else engine.apply_command_entry
         for out in apply(entry_id, fields):
             if isinstance(out, Response):
-                outputs.append((RESPONSES, as_bytes(encode_response(out))))
+                outputs.append((streams.responses, as_bytes(encode_response(out))))
             else:
-                outputs.append((EVENTS, as_bytes(encode_event(out))))
+                outputs.append((streams.events, as_bytes(encode_event(out))))
     return engine, outputs
 
 
-def published(client: redis.Redis) -> list[tuple[str, dict]]:
+def published(client: redis.Redis, streams: ShardStreams = DOCUMENTED) -> list[tuple[str, dict]]:
     """Every published output, ordered by ``seq``."""
-    both = [(RESPONSES, f) for _, f in _all(client, RESPONSES)]
-    both += [(EVENTS, f) for _, f in _all(client, EVENTS)]
+    both = [(streams.responses, f) for _, f in _all(client, streams.responses)]
+    both += [(streams.events, f) for _, f in _all(client, streams.events)]
     return sorted(both, key=lambda item: int(item[1][b"seq"]))
 
 
-def responses_by_order(client: redis.Redis) -> dict[str, list[dict[bytes, bytes]]]:
+def responses_by_order(
+    client: redis.Redis, streams: ShardStreams = DOCUMENTED
+) -> dict[str, list[dict[bytes, bytes]]]:
     out: dict[str, list[dict[bytes, bytes]]] = {}
-    for _, fields in _all(client, RESPONSES):
+    for _, fields in _all(client, streams.responses):
         out.setdefault(fields[b"orderId"].decode(), []).append(fields)
     return out
 

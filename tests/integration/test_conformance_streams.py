@@ -34,13 +34,6 @@ DECIMAL_STRING = re.compile(r"^-?[0-9]+\.[0-9]{2,}$")
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def engine(redis_url: str, tmp_path: Path) -> Iterator[EngineProcess]:
     proc = EngineProcess(redis_url, tmp_path / "snaps").start()
     yield proc

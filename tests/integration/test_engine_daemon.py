@@ -30,13 +30,6 @@ from tests.integration.engine_harness import (
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def engine(redis_url: str, tmp_path: Path) -> Iterator[EngineProcess]:
     proc = EngineProcess(redis_url, tmp_path / "snaps", "--snapshot-interval-s", "0.2")
     yield proc

@@ -12,7 +12,6 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -120,13 +119,6 @@ class Load(threading.Thread):
         self.client.close()
         assert self.error is None, self.error
         return self.sent
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
 
 
 def _all_answered(client: redis.Redis, sent: list[str], timeout: float) -> dict[str, list]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from engine.daemon.ordering import parse_id
+from engine.stream_ids import parse_id
 from snapshots.store import SnapshotStore
 from tests.integration.engine_harness import (
     COMMANDS,
@@ -18,13 +17,6 @@ from tests.integration.engine_harness import (
     responses_by_order,
     wait_for,
 )
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
 
 
 def _first_id(client: redis.Redis, stream: str) -> tuple[int, int] | None:

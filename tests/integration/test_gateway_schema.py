@@ -28,7 +28,7 @@ from schemathesis.checks import (
 )
 from schemathesis.config import PositiveDataAcceptanceConfig
 
-from tests.gateway.stack import GatewayProcess, SmtpSink, sign_in
+from tests.gateway.stack import EngineProcess, GatewayProcess, SmtpSink, sign_in
 from worker.migrate import migrate
 
 pytest_plugins = ["tests.gateway.fixtures"]
@@ -49,6 +49,17 @@ EXAMPLES = 8
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "503", "504"]
 
 
+FUZZ_ADMIN = "fuzz@example.com"  # an operator at the gateway and the engine
+TRADER = "trader@example.com"
+
+
+@pytest.fixture
+def engine(redis_url, workdir):
+    proc = EngineProcess(redis_url, workdir, ADMIN_EMAILS=FUZZ_ADMIN).start()
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture
 def fuzz_gateway(redis_url, smtp: SmtpSink, workdir, engine, priced, database_url):
     migrate_database(database_url)  # the market and history routes read the worker's tables
@@ -62,6 +73,7 @@ def fuzz_gateway(redis_url, smtp: SmtpSink, workdir, engine, priced, database_ur
         RATE_SIGNUP_IP_PER_HOUR="100000",
         RATE_SIGNUP_EMAIL_PER_HOUR="100000",
         ENGINE_TIMEOUT_MS="2000",
+        ADMIN_EMAILS=FUZZ_ADMIN,
     ).start()
     yield gw
     gw.stop()
@@ -112,12 +124,20 @@ def test_every_operation_matches_the_document(fuzz_gateway: GatewayProcess, smtp
     schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
         expected_statuses=ACCEPTED
     )
-    alice = sign_in(fuzz_gateway, smtp, "fuzz@example.com")
+    alice = sign_in(fuzz_gateway, smtp, FUZZ_ADMIN)
     bearer = {"Authorization": f"Bearer {alice.cookies['authToken']}"}
+    trader = {"Authorization": f"Bearer {sign_in(fuzz_gateway, smtp, TRADER).cookies['authToken']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 20
+    assert len(operations) >= 25
+    # The operator routes come last in the document, so a halt or a limit they set cannot
+    # turn the trading routes' positive cases into refusals (checked below).
+    admin_at = [i for i, op in enumerate(operations) if op.path.startswith("/api/v1/admin/")]
+    assert len(admin_at) == 5 and admin_at == list(range(admin_at[0], admin_at[0] + 5))
+    assert all(not op.path.startswith("/api/v1/trade") for op in operations[admin_at[0]:])
     for operation in operations:
         _run(operation, {}, fuzz_gateway.url)
+        if operation.path.startswith("/api/v1/admin/"):
+            _run(operation, trader, fuzz_gateway.url)  # a trader: 403, as documented
         if operation.path != "/api/v1/auth/logout":  # would revoke the token for the rest
             _run(operation, bearer, fuzz_gateway.url)
     # The signed-in runs really were signed in: the token still works.
@@ -131,3 +151,13 @@ def test_every_operation_matches_the_document(fuzz_gateway: GatewayProcess, smtp
             if f'route="{route}"' in line and 'status="4' not in line and "_total" in line
         ]  # fmt: skip
         assert answered, (route, metrics)
+    # The operator's positive cases reached the engine (its answer, 200 or its refusal 422:
+    # random addresses have no account), not only the gateway's 400 or 403.
+    for route in ("/api/v1/admin/markets/{asset}/state", "/api/v1/admin/limits",
+                  "/api/v1/admin/balance-adjustments", "/api/v1/admin/report"):
+        reached = [
+            line for line in metrics.splitlines()
+            if f'route="{route}"' in line and "_total" in line
+            and ('status="200"' in line or 'status="422"' in line)
+        ]  # fmt: skip
+        assert reached, (route, metrics)

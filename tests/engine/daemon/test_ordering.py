@@ -9,12 +9,11 @@ from engine.daemon.ordering import (
     COMMAND,
     PRICE,
     InputBuffer,
-    format_id,
     merge,
-    parse_id,
     round_bound,
     time_bound,
 )
+from engine.stream_ids import format_id, parse_id
 
 
 def test_merge_orders_by_id_with_prices_first_on_a_tie() -> None:

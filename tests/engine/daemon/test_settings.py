@@ -103,3 +103,30 @@ def test_a_malformed_flag_makes_the_daemon_exit_2_with_a_message() -> None:
     )
     assert done.returncode == 2
     assert "--snapshot-keep" in done.stderr
+
+
+def test_a_shard_gets_its_tagged_streams_heartbeat_and_snapshot_folder() -> None:
+    s = parse(["--shard", "1"], {"SHARDS": "2", "SNAPSHOT_DIR": "/snaps"})
+    assert (s.price_stream, s.command_stream, s.response_stream, s.events_stream) == (
+        "{shard-1}engine_input",
+        "{shard-1}backend-to-engine",
+        "{shard-1}engine_response",
+        "{shard-1}engine_events",
+    )
+    assert s.heartbeat_key == "{shard-1}engine:heartbeat"
+    assert s.snapshot_dir == "/snaps/shard-1"
+
+
+def test_one_shard_on_a_cluster_is_tagged_but_keeps_its_folder() -> None:
+    s = parse([], {"REDIS_CLUSTER": "1", "SNAPSHOT_DIR": "/snaps"})
+    assert s.command_stream == "{shard-0}backend-to-engine"
+    assert s.snapshot_dir == "/snaps"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [(["--shard", "2"], {"SHARDS": "2"}), ([], {"SHARDS": "0"}), ([], {"SHARD": "-1"})],
+)
+def test_a_shard_outside_the_map_is_refused(argv: list[str], env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="SHARD"):
+        parse(argv, env)
