@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine import messages as m
+from engine.orders import exits_fit
 from tests.engine.scenarios import USD, Market, units
 
 BTC = "BTC_USDC"
@@ -56,6 +59,14 @@ def test_an_order_is_checked_like_a_trade_before_it_waits() -> None:
     response, _ = mk.send("ok", m.CREATE_ORDER, "alice@example.com", asset=BTC, **order)
     assert response.status == m.SUCCESS, response.message
     assert mk.engine.state.pending["ok"].leverage == 10  # 1x unless stated, as for a trade
+
+
+MODIFY_EDGES = [  # (direction, field, refused levels, accepted level a tick outside the spread)
+    ("LONG", "stopLossPrice", ["100", "100.5", "101"], "99.9999"),
+    ("LONG", "takeProfitPrice", ["101", "100.5", "100"], "101.0001"),
+    ("SHORT", "stopLossPrice", ["101", "100.5", "100"], "101.0001"),
+    ("SHORT", "takeProfitPrice", ["100", "100.5", "101"], "99.9999"),
+]
 
 
 def placed(mk: Market, order_id: str, **data: object) -> tuple[str, str]:
@@ -141,3 +152,44 @@ def test_an_orders_exits_lie_beyond_its_own_price() -> None:
             units(stops[1], 4),
             units(targets[1], 4),
         )
+
+
+@pytest.mark.parametrize(("direction", "field", "refused", "accepted"), MODIFY_EDGES)
+def test_modified_exits_must_lie_outside_the_spread_on_their_own_side(
+    direction: str, field: str, refused: list[str], accepted: str
+) -> None:
+    mk = Market()
+    mk.account()
+    mk.tick(BTC, "100", "101")
+    mk.open("t1", asset=BTC, direction=direction, margin="1")
+    for i, level in enumerate(refused):
+        response, _ = mk.send(f"m{i}", m.MODIFY_TRADE, "alice@example.com", tradeId="t1",
+                              **{field: level})  # fmt: skip
+        assert (response.status, response.data.get("field")) == (m.ERROR, field), level
+    response, _ = mk.send("ok", m.MODIFY_TRADE, "alice@example.com", tradeId="t1",
+                          **{field: accepted})  # fmt: skip
+    assert response.status == m.SUCCESS, response.message
+    trade = mk.engine.state.trades["t1"]
+    assert (trade.stop_loss if field == "stopLossPrice" else trade.take_profit) == units(
+        accepted, 4
+    )
+
+
+@pytest.mark.parametrize(
+    ("is_long", "stop", "target", "why"),
+    [
+        (True, 100, 0, "stopLossPrice"),  # a LONG's stop at the bid at fill
+        (True, 0, 101, "takeProfitPrice"),  # its target at the ask
+        (False, 101, 0, "stopLossPrice"),  # a SHORT's stop at the ask
+        (False, 0, 100, "takeProfitPrice"),  # its target at the bid
+        (True, 99, 102, ""),
+        (False, 102, 99, ""),
+        (True, 0, 0, ""),
+    ],
+)
+def test_exits_are_checked_again_at_the_fill_price_to_the_tick(
+    is_long: bool, stop: int, target: int, why: str
+) -> None:
+    reason = exits_fit(is_long, stop, target, 100, 101)
+    assert (why in reason) if why else reason == ""
+    assert bool(reason) == bool(why)
