@@ -193,3 +193,14 @@ def test_exits_are_checked_again_at_the_fill_price_to_the_tick(
     reason = exits_fit(is_long, stop, target, 100, 101)
     assert (why in reason) if why else reason == ""
     assert bool(reason) == bool(why)
+
+
+def test_a_trade_opened_with_a_trailing_stop_debits_its_margin_in_its_event() -> None:
+    mk = Market()
+    mk.account()
+    mk.tick(BTC, "100", "101")
+    response, events = mk.send("t1", m.CREATE_TRADE, "alice@example.com", asset=BTC,
+                               direction="LONG", margin="3", trailingDistance="2")  # fmt: skip
+    assert response.status == m.SUCCESS, response.message
+    (event,) = events
+    assert (event.event_type, event.amount, event.balance) == (m.TRADE_OPENED, -3 * USD, mk.free())
