@@ -13,7 +13,7 @@ import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import asyncpg
 
@@ -207,12 +207,12 @@ class PostgresServer(LocalServer):
         ]  # fmt: skip
         if self.fast:
             argv.append("--no-sync")
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         if self._user is not None:
             extra = {"user": self._user.uid, "group": self._user.gid, "extra_groups": []}
         result = subprocess.run(
             argv, cwd="/", capture_output=True, text=True, check=False,
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )  # fmt: skip
         if result.returncode != 0:
             raise ServerStartError(

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -126,7 +126,7 @@ class ChildProcess:
         cwd: str | os.PathLike[str] | None = None,
     ) -> None:
         self.stop_signal = stop_signal
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         if run_as is not None:
             extra = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
         # A new session keeps a terminal's Ctrl-C from reaching the server directly: the
@@ -140,7 +140,7 @@ class ChildProcess:
             cwd=cwd,
             start_new_session=True,
             preexec_fn=_parent_death_hook(stop_signal, os.getpid()),
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
         _LIVE.add(self)
 

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 from redis.crc import key_slot
@@ -99,7 +100,7 @@ class RedisClusterServers:
     def _info(self, node: RedisServer) -> dict[str, str]:
         client = node.client(socket_timeout=5, socket_connect_timeout=2)
         try:
-            text = client.execute_command("CLUSTER", "INFO")
+            text = _cluster(client, "INFO")
         finally:
             client.close()
         if isinstance(text, bytes):
@@ -154,7 +155,7 @@ class RedisClusterServers:
                 continue
             client = node.client(socket_timeout=5)
             try:
-                for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+                for start, end, master, *_ in _cluster(client, "SLOTS"):
                     if start <= slot <= end:
                         port = int(master[1])
                         return next(n for n in self.nodes if n.port == port)
@@ -191,4 +192,9 @@ class RedisClusterServers:
 
 def slots_covered(client: redis.Redis) -> int:
     """How many of the 16384 slots a node says are assigned."""
-    return sum(end - start + 1 for start, end, *_ in client.execute_command("CLUSTER", "SLOTS"))
+    return sum(end - start + 1 for start, end, *_ in _cluster(client, "SLOTS"))
+
+
+def _cluster(client: redis.Redis, *args: str) -> Any:
+    """``CLUSTER <args>`` (redis-py's generic command call is untyped)."""
+    return cast(Any, client).execute_command("CLUSTER", *args)

@@ -33,7 +33,7 @@ from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.openapi import build_document
 from gateway.options import OptionsMiddleware
 from gateway.redis_pool import connect
-from gateway.routes import account, activity, admin, auth, market, public, trading
+from gateway.routes import account, activity, admin, auth, market, orders, public, trading
 from gateway.schemas import InvalidField
 from gateway.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from gateway.shards import ShardedEngine
@@ -155,13 +155,14 @@ def create_app(config: GatewayConfig) -> Starlette:
                 CORSMiddleware,
                 allow_origins=list(config.cors_origins),
                 allow_credentials=True,
-                allow_methods=["GET", "POST", "DELETE"],
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
                 allow_headers=["Content-Type", "Authorization", "X-CSRF-Token", "Idempotency-Key"],
                 max_age=600,
             )
         )
     api_routes: list[BaseRoute] = [
         *auth.routes,
+        *orders.routes,  # before trading's GET /orders/{orderId}: "open" is no orderId
         *trading.routes,
         *account.routes,
         *public.routes,

@@ -26,7 +26,9 @@ from gateway.redis_pool import store_error
 IDEMPOTENCY_HEADER = "idempotency-key"
 
 
-def envelope(order_id: str, status: str, data: Any, message: str, latency_ms: float) -> dict:
+def envelope(
+    order_id: str, status: str, data: Any, message: str, latency_ms: float
+) -> dict[str, Any]:
     return {
         "success": status == SUCCESS,
         "orderId": order_id,

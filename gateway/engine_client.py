@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from engine.messages import Command
 from engine.wire import WireError, encode_command
+from gateway import streams
 from gateway.answers import Answer, decode_answer
 
 log = logging.getLogger("gateway.engine")
@@ -90,10 +91,9 @@ class EngineClient:
 
     async def start(self) -> None:
         """Start following engine_response from its current end."""
-        last = await self._reader.xrevrange(self._response_stream, count=1)
+        last = await streams.xrevrange(self._reader, self._response_stream, count=1)
         if last:
-            entry_id = last[0][0]
-            self._cursor = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            self._cursor = last[0][0].decode()
         self._task = asyncio.create_task(self._follow(), name="engine-response-reader")
 
     async def stop(self) -> None:
@@ -160,8 +160,8 @@ class EngineClient:
         backoff = 0.05
         while not self.stopping:
             try:
-                batches = await self._reader.xread(
-                    {self._response_stream: self._cursor}, count=1000, block=1000
+                batches = await streams.xread(
+                    self._reader, {self._response_stream: self._cursor}, count=1000, block=1000
                 )
                 backoff = 0.05
             except asyncio.CancelledError:
@@ -171,9 +171,9 @@ class EngineClient:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
-            for _stream, entries in batches or ():
+            for _stream, entries in batches:
                 for entry_id, fields in entries:
-                    self._cursor = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                    self._cursor = entry_id.decode()
                     self._deliver(fields)
 
     def _deliver(self, fields: Any) -> None:

@@ -20,6 +20,7 @@ from engine.messages import Event
 from engine.shards import ShardMap
 from engine.stream_ids import parse_id
 from engine.wire import WireError, decode_event, decode_price_batch, encode_event
+from gateway import streams as redis_streams
 from gateway.engine_client import stop_reader
 
 log = logging.getLogger("gateway.feed")
@@ -104,11 +105,11 @@ class Feed:
 
     async def start(self) -> None:
         for stream in self._cursors:
-            last = await self._redis.xrevrange(stream, count=1)
+            last = await redis_streams.xrevrange(self._redis, stream, count=1)
             if last:
                 self._cursors[stream] = _sid(last[0][0])
         # Prime the price cache from the newest batches so /price answers right after a start.
-        newest = await self._redis.xrevrange(self._price_stream, count=256)
+        newest = await redis_streams.xrevrange(self._redis, self._price_stream, count=256)
         for entry_id, fields in reversed(newest):
             self._on_prices(_sid(entry_id), fields, broadcast=False)
         for k, events in enumerate(self._events_streams):
@@ -147,11 +148,11 @@ class Feed:
         more than ``max_entries`` to scan), in which case the client should refetch its state."""
         out: list[tuple[str, bytes]] = []
         events_stream = self._events_streams[self._shards.of(email)]  # the user's own shard
-        first = await self._redis.xrange(events_stream, count=1)
+        first = await redis_streams.xrange(self._redis, events_stream, count=1)
         gap = bool(first) and parse_id(_sid(first[0][0])) > parse_id(after) and after != "0-0"
         cursor, scanned = after, 0
         while scanned < max_entries:
-            chunk = await self._redis.xrange(
+            chunk = await redis_streams.xrange(self._redis,
                 events_stream, min=f"({cursor}", count=min(1000, max_entries - scanned)
             )
             if not chunk:
@@ -165,7 +166,7 @@ class Feed:
                 if event.email == email:
                     out.append((cursor, _json.encode(event_json(cursor, event))))
             scanned += len(chunk)
-        more = await self._redis.xrange(events_stream, min=f"({cursor}", count=1)
+        more = await redis_streams.xrange(self._redis, events_stream, min=f"({cursor}", count=1)
         return out, gap or bool(more)
 
     async def _follow(self, streams: list[str]) -> None:
@@ -173,7 +174,7 @@ class Feed:
         while not self.stopping:
             try:
                 cursors = {stream: self._cursors[stream] for stream in streams}
-                batches = await self._redis.xread(cursors, count=500, block=1000)
+                batches = await redis_streams.xread(self._redis, cursors, count=500, block=1000)
                 backoff = 0.05
             except asyncio.CancelledError:
                 raise
@@ -182,7 +183,7 @@ class Feed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
-            for raw_stream, entries in batches or ():
+            for raw_stream, entries in batches:
                 stream = _sid(raw_stream)
                 for raw_id, fields in entries:
                     entry_id = _sid(raw_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from gateway import openapi_admin, schemas
+from gateway import openapi_admin, openapi_orders, schemas
 from gateway.openapi_bodies import (
     IDEMPOTENCY_SCHEMA,
     engine_request_schema,
@@ -35,6 +35,7 @@ _STRUCTS = (
     schemas.ClosedTradesQuery,
     schemas.OrderPending,
     schemas.HealthBody,
+    *openapi_orders.STRUCTS,
     *openapi_admin.STRUCTS,
 )
 
@@ -83,10 +84,12 @@ _CSRF = {
     "description": "Required with cookie sessions: the value of the csrfToken cookie",
     "schema": {"type": "string"},
 }
-_SECURED = [{"cookieAuth": []}, {"bearerAuth": []}]
+_SECURED: list[dict[str, list[str]]] = [{"cookieAuth": []}, {"bearerAuth": []}]
 
 
-def _engine_op(summary: str, *, body: type | None = None, params: list | None = None) -> dict:
+def _engine_op(
+    summary: str, *, body: type | None = None, params: list[Any] | None = None
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "security": _SECURED,
@@ -117,6 +120,7 @@ def build_document(
         asset_schema["enum"] = list(assets)
         components["CreateTradeRequest"]["properties"]["asset"] = dict(asset_schema)
     patch_trade_amounts(components["CreateTradeRequest"], price_decimals)
+    openapi_orders.patch_components(components, asset_schema, price_decimals)
     openapi_admin.patch_components(components, asset_schema)
     components["EngineRequest"] = engine_request_schema(
         {
@@ -187,7 +191,8 @@ def build_document(
         },
         "/api/v1/trade/close": {
             "post": _engine_op(
-                "Close one of your trades (CLOSE_TRADE)", body=schemas.CloseTradeRequest
+                "Close one of your trades (CLOSE_TRADE), or part of it with margin",
+                body=schemas.CloseTradeRequest,
             )
         },
         "/api/v1/account/balance": {"get": _engine_op("Balance record (GET_BALANCE)")},
@@ -283,6 +288,8 @@ def build_document(
             }
         },
     }
+    for path, ops in openapi_orders.paths(_engine_op, _CSRF, _IDEMPOTENCY).items():
+        paths.setdefault(path, {}).update(ops)
     paths.update(openapi_admin.paths(_engine_op, asset_schema))
     return {
         "openapi": "3.1.0",

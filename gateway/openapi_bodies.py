@@ -70,9 +70,10 @@ def engine_request_schema(params: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for command, schema in params.items():
         props = schema.get("properties", {})
         required = schema.get("required", [])
-        depends = {"dependentRequired": schema["dependentRequired"]} if (
-            "dependentRequired" in schema
-        ) else {}
+        # rules between fields (one needs another; two that exclude each other)
+        depends: dict[str, Any] = {
+            k: schema[k] for k in ("dependentRequired", "not") if k in schema
+        }
         name = {"const": command}
         if not props:  # no parameters: tradeData, when sent, is {} or null
             variants.append(_object(

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from engine.wire import WireError
+from gateway import streams
 from gateway.answers import Answer, decode_answer
 
 PENDING_PREFIX = "gateway:pending:"
@@ -46,14 +47,14 @@ async def find(
     if since is not None:  # after a 504: search forward from where the command was sent
         start = since.decode() if isinstance(since, bytes) else str(since)
         found = await _scan(
-            lambda lower: redis.xrange(response_stream, min=lower, count=CHUNK),
+            lambda lower: streams.xrange(redis, response_stream, min=lower, count=CHUNK),
             start,
             FORWARD_SCAN,
             wanted,
         )
         return "pending" if found is None else _decode(found)
     found = await _scan(
-        lambda upper: redis.xrevrange(response_stream, max=upper, count=CHUNK),
+        lambda upper: streams.xrevrange(redis, response_stream, max=upper, count=CHUNK),
         "+",
         RECENT_SCAN,
         wanted,

@@ -50,12 +50,14 @@ class CreateTradeRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaul
     takeProfitPrice: Amount | None = None
     expectedPrice: Amount | None = None
     maxSlippageBps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    trailingDistance: Amount | None = None
 
 
-class CloseTradeRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """CLOSE_TRADE of one of the caller's own open trades."""
+class CloseTradeRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """CLOSE_TRADE of one of the caller's own open trades; with ``margin``, that part of it."""
 
     tradeId: TradeId
+    margin: Amount | None = None
 
 
 class ClosedTradesQuery(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -64,6 +66,71 @@ class ClosedTradesQuery(msgspec.Struct, forbid_unknown_fields=True, omit_default
 
 class Empty(msgspec.Struct, forbid_unknown_fields=True):
     """A command without parameters."""
+
+
+# Pending orders and position management (issue 17, docs/protocol.md).
+EXPIRES_AT_MAX = 10**15  # the engine's bound (engine.orders.MAX_EXPIRES_AT)
+EXPIRES_IN_MAX_MS = 366 * 86_400_000
+
+
+class CreateOrderRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """CREATE_ORDER: a LIMIT or STOP entry waiting for ``price``. ``expiresAt`` is stream time
+    (ms of the engine's input entries, i.e. the Redis server clock); ``expiresInMs`` instead
+    lets the gateway compute it from the Redis server's TIME."""
+
+    asset: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    direction: Literal["LONG", "SHORT"]
+    type: Literal["LIMIT", "STOP"]
+    price: Amount
+    margin: Amount
+    leverage: Annotated[int, msgspec.Meta(ge=10, le=1000)] = 10
+    stopLossPrice: Amount | None = None
+    takeProfitPrice: Amount | None = None
+    trailingDistance: Amount | None = None
+    expiresAt: Annotated[int, msgspec.Meta(ge=1, le=EXPIRES_AT_MAX)] | None = None
+    expiresInMs: Annotated[int, msgspec.Meta(ge=1000, le=EXPIRES_IN_MAX_MS)] | None = None
+
+
+class PlaceOrderRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """``POST /trade/order`` (the reference's "Place market order"): ``type`` MARKET (the
+    default) opens at once as ``/trade/create`` does; LIMIT or STOP places a pending order."""
+
+    asset: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    direction: Literal["LONG", "SHORT"]
+    margin: Amount
+    type: Literal["MARKET", "LIMIT", "STOP"] = "MARKET"
+    price: Amount | None = None
+    leverage: Annotated[int, msgspec.Meta(ge=10, le=1000)] = 10
+    stopLossPrice: Amount | None = None
+    takeProfitPrice: Amount | None = None
+    trailingDistance: Amount | None = None
+    expectedPrice: Amount | None = None
+    maxSlippageBps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    expiresAt: Annotated[int, msgspec.Meta(ge=1, le=EXPIRES_AT_MAX)] | None = None
+    expiresInMs: Annotated[int, msgspec.Meta(ge=1000, le=EXPIRES_IN_MAX_MS)] | None = None
+
+
+class CancelOrderRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """CANCEL_ORDER of one of the caller's pending orders."""
+
+    orderId: TradeId
+
+
+class ModifyTradeRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """MODIFY_TRADE: a key absent leaves that exit as it is, ``null`` removes it."""
+
+    tradeId: TradeId
+    stopLossPrice: Amount | msgspec.UnsetType | None = msgspec.UNSET
+    takeProfitPrice: Amount | msgspec.UnsetType | None = msgspec.UNSET
+    trailingDistance: Amount | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class ModifyTradeBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """``PATCH /trades/{tradeId}``: MODIFY_TRADE's keys without the tradeId (in the path)."""
+
+    stopLossPrice: Amount | msgspec.UnsetType | None = msgspec.UNSET
+    takeProfitPrice: Amount | msgspec.UnsetType | None = msgspec.UNSET
+    trailingDistance: Amount | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class EngineRequest(msgspec.Struct, forbid_unknown_fields=False):
@@ -77,6 +144,10 @@ class EngineRequest(msgspec.Struct, forbid_unknown_fields=False):
         "CLOSE_TRADE",
         "GET_OPEN_TRADES",
         "GET_CLOSED_TRADES",
+        "CREATE_ORDER",
+        "CANCEL_ORDER",
+        "GET_OPEN_ORDERS",
+        "MODIFY_TRADE",
     ]
     tradeData: dict[str, Any] | None = None
 
@@ -89,6 +160,10 @@ COMMAND_PARAMS: dict[str, type[msgspec.Struct]] = {
     "CLOSE_TRADE": CloseTradeRequest,
     "GET_OPEN_TRADES": Empty,
     "GET_CLOSED_TRADES": ClosedTradesQuery,
+    "CREATE_ORDER": CreateOrderRequest,
+    "CANCEL_ORDER": CancelOrderRequest,
+    "GET_OPEN_ORDERS": Empty,
+    "MODIFY_TRADE": ModifyTradeRequest,
 }
 
 # --- responses (for the OpenAPI document; handlers build plain dicts for speed) ------------------

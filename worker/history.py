@@ -33,7 +33,9 @@ class HistoryError(ValueError):
 
 
 class ClosedTrade(msgspec.Struct, frozen=True):
-    """A closed trade; ``reason`` is closed, stop_loss, take_profit or liquidated."""
+    """A closed trade, or the part of one a partial close closed (the same ``trade_id``, the
+    part's ``margin``); ``reason`` is closed, stop_loss, take_profit, liquidated,
+    force_closed or trailing_stop."""
 
     trade_id: str
     asset: str
@@ -126,7 +128,8 @@ def _json(value: Any) -> Any:
 
 
 _TRADES = """
-SELECT trade_id, asset, direction, margin, leverage, entry_price, exit_price, pnl,
+SELECT coalesce(parent_trade_id, trade_id), asset, direction, coalesce(closed_margin, margin),
+       leverage, entry_price, exit_price, pnl,
        margin_returned, close_reason, opened_ms, closed_ms, open_order_id, close_order_id,
        closed_seq
 FROM public.trades WHERE email = $1 AND closed_seq IS NOT NULL {after}

@@ -37,11 +37,21 @@ CLOSE_REASONS: Final = {
     m.TRADE_TAKE_PROFIT: "take_profit",
     m.TRADE_LIQUIDATED: "liquidated",
     m.TRADE_FORCE_CLOSED: "force_closed",
+    m.TRADE_TRAILING_STOP: "trailing_stop",
+}
+# A pending order's state after each of its events (migration 0006).
+ORDER_STATES: Final = {
+    m.ORDER_PLACED: "PENDING",
+    m.ORDER_FILLED: "FILLED",
+    m.ORDER_CANCELLED: "CANCELLED",
+    m.ORDER_EXPIRED: "EXPIRED",
+    m.ORDER_REJECTED: "REJECTED",
 }
 EVENT_TYPES: Final = frozenset(
     {m.ACCOUNT_CREATED, m.TRADE_OPENED, m.BALANCE_ADJUSTED, m.MARKET_STATE_CHANGED,
-     *CLOSE_REASONS}
+     m.TRADE_MODIFIED, *CLOSE_REASONS, *ORDER_STATES}
 )
+PART_SEPARATOR: Final = "#"  # a partial close's row: <tradeId>#<seq> (outside orderIds' alphabet)
 
 # Answers' amounts arrive as exact Decimals (engine.wire): stored as exact JSON numbers.
 _json = msgspec.json.Encoder(decimal_format="number")
@@ -71,11 +81,19 @@ TradeOpenRow = tuple[str, str, str, str, int, int, int, int, int, str | None, in
 """trade_id, email, asset, direction, margin, leverage, entry_price, opened_seq, opened_ms,
 open_order_id, price_decimals"""
 TradeCloseRow = tuple[
-    str, str, str, str, int, int, int, str, int, int, int, int, int, int, str | None, int, int
+    str, str, str, str, int, int, int, str, int, int, int, int, int, int, str | None, int, int,
+    str | None, int, int | None,
 ]
 """trade_id, email, asset, direction, margin, leverage, entry_price, close_reason, exit_price,
 close_price, pnl, margin_returned, closed_seq, closed_ms, close_order_id, total_return,
-price_decimals"""
+price_decimals, parent_trade_id, closed_margin, remaining_margin"""
+OrderStateRow = tuple[str, str, str, int, int, str | None, int | None]
+"""order_id (the pending order's ID), email, order_status, order_status_seq, order_status_ms,
+order_status_reason, fill_price"""
+TradeExitsRow = tuple[str, str, str, str, int, int, int, int | None, int | None, int | None,
+                      int, int]
+"""trade_id, email, asset, direction, margin, leverage, entry_price, stop_loss_price,
+take_profit_price, trailing_distance, exits_seq, price_decimals (levels NULL when unset)"""
 LedgerRow = tuple[int, str, int, int, int, str, str, str | None, str | None, int, str | None]
 """seq, email, amount, balance_before, balance_after, reason, reference, trade_id, order_id, ts,
 note (an operator's reason)"""
@@ -182,6 +200,8 @@ class EventRows:
     trade_open: TradeOpenRow | None = None
     trade_close: TradeCloseRow | None = None
     audit: AuditRow | None = None
+    order_state: OrderStateRow | None = None
+    trade_exits: TradeExitsRow | None = None
 
 
 def _market_rows(entry_id: str, event: Event) -> EventRows:
@@ -213,7 +233,9 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
         raise MappingError("event has no email")
     for name in ("pnl", "margin_returned", "close_price", "timestamp", "seq", "margin",
                  "leverage", "entry_price", "exit_price", "amount", "balance", "total_return",
-                 "price_decimals"):
+                 "price_decimals", "order_price", "closed_margin", "stop_loss_price",
+                 "take_profit_price", "trailing_distance", "trailing_stop_price", "expires_at",
+                 "remaining_margin"):
         _check_int(name, getattr(event, name))
     before = _check_int("balance - amount", event.balance - event.amount)
     ledger: LedgerRow = (
@@ -235,6 +257,28 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
         return EventRows(ledger)
     if not event.trade_id:
         raise MappingError(f"{event.event_type} has no tradeId")
+    state = ORDER_STATES.get(event.event_type)
+    if state is not None:
+        # a reservation (ORDER_PLACED), a release (cancelled, expired, rejected) or reserved ->
+        # locked (ORDER_FILLED, amount 0): the ledger row above, and the order's state
+        return EventRows(
+            ledger,
+            order_state=(
+                event.trade_id, event.email, state, event.seq, event.timestamp,
+                event.reason or None,
+                event.entry_price if event.event_type == m.ORDER_FILLED else None,
+            ),
+        )
+    if event.event_type == m.TRADE_MODIFIED:
+        return EventRows(
+            ledger,
+            trade_exits=(
+                event.trade_id, event.email, event.asset, event.direction, event.margin,
+                event.leverage, event.entry_price, event.stop_loss_price or None,
+                event.take_profit_price or None, event.trailing_distance or None, event.seq,
+                event.price_decimals,
+            ),
+        )
     if event.event_type == m.TRADE_OPENED:
         return EventRows(
             ledger,
@@ -244,14 +288,19 @@ def event_rows(entry_id: str, event: Event) -> EventRows:
                 event.order_id or None, event.price_decimals,
             ),
         )
+    partial = event.closed_margin > 0
     return EventRows(
         ledger,
         trade_close=(
-            event.trade_id, event.email, event.asset, event.direction, event.margin,
+            f"{event.trade_id}{PART_SEPARATOR}{event.seq}" if partial else event.trade_id,
+            event.email, event.asset, event.direction, event.margin,
             event.leverage, event.entry_price, CLOSE_REASONS[event.event_type],
             event.exit_price or event.close_price, event.close_price, event.pnl,
             event.margin_returned, event.seq, event.timestamp, event.order_id or None,
             event.total_return, event.price_decimals,
+            event.trade_id if partial else None,
+            event.closed_margin if partial else event.margin,
+            event.remaining_margin if partial else None,
         ),
     )
 
@@ -267,11 +316,13 @@ class Rows:
     commands: dict[str, CommandRow] = field(default_factory=dict)
     responses: dict[str, ResponseRow] = field(default_factory=dict)
     audit: dict[str, AuditRow] = field(default_factory=dict)
+    order_states: dict[str, OrderStateRow] = field(default_factory=dict)
+    trade_exits: dict[str, TradeExitsRow] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return (len(self.users) + len(self.trade_opens) + len(self.trade_closes)
                 + len(self.ledger) + len(self.commands) + len(self.responses)
-                + len(self.audit))
+                + len(self.audit) + len(self.order_states) + len(self.trade_exits))
 
     def add_command(self, row: CommandRow) -> None:
         old = self.commands.get(row[0])
@@ -300,6 +351,15 @@ class Rows:
             old_close = self.trade_closes.get(rows.trade_close[0])
             if old_close is None or rows.trade_close[12] < old_close[12]:
                 self.trade_closes[rows.trade_close[0]] = rows.trade_close
+        # an order's state and a trade's exits: the latest event (highest seq) wins
+        if rows.order_state is not None:
+            old_state = self.order_states.get(rows.order_state[0])
+            if old_state is None or rows.order_state[3] > old_state[3]:
+                self.order_states[rows.order_state[0]] = rows.order_state
+        if rows.trade_exits is not None:
+            old_exits = self.trade_exits.get(rows.trade_exits[0])
+            if old_exits is None or rows.trade_exits[10] > old_exits[10]:
+                self.trade_exits[rows.trade_exits[0]] = rows.trade_exits
 
     def add_entry(self, kind: Kind, entry_id: str, fields: Mapping[Any, Any]) -> None:
         """Decode one stream entry with the engine's codecs and add its rows.

@@ -42,11 +42,12 @@ WHERE trades.opened_seq IS NULL OR trades.opened_seq > EXCLUDED.opened_seq
 _TRADE_CLOSES = """
 INSERT INTO trades (trade_id, email, asset, direction, margin, leverage, entry_price,
                     close_reason, exit_price, close_price, pnl, margin_returned,
-                    closed_seq, closed_ms, close_order_id, total_return, price_decimals)
+                    closed_seq, closed_ms, close_order_id, total_return, price_decimals,
+                    parent_trade_id, closed_margin, remaining_margin)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
                      $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],
                      $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::bigint[],
-                     $17::integer[])
+                     $17::integer[], $18::text[], $19::bigint[], $20::bigint[])
 ON CONFLICT (trade_id) DO UPDATE SET
     close_reason = EXCLUDED.close_reason, exit_price = EXCLUDED.exit_price,
     close_price = EXCLUDED.close_price, pnl = EXCLUDED.pnl,
@@ -54,8 +55,41 @@ ON CONFLICT (trade_id) DO UPDATE SET
     closed_ms = EXCLUDED.closed_ms, close_order_id = EXCLUDED.close_order_id,
     total_return = EXCLUDED.total_return,
     -- the open's decimals when it came first (the same asset's), else the close's
-    price_decimals = coalesce(trades.price_decimals, EXCLUDED.price_decimals)
+    price_decimals = coalesce(trades.price_decimals, EXCLUDED.price_decimals),
+    parent_trade_id = EXCLUDED.parent_trade_id, closed_margin = EXCLUDED.closed_margin,
+    remaining_margin = EXCLUDED.remaining_margin
 WHERE trades.closed_seq IS NULL OR trades.closed_seq > EXCLUDED.closed_seq
+"""
+
+# A pending order's state (migration 0006): the event of the highest seq wins.
+_ORDER_STATES = """
+INSERT INTO orders (order_id, email, order_status, order_status_seq, order_status_ms,
+                    order_status_reason, fill_price)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                     $6::text[], $7::bigint[])
+ON CONFLICT (order_id) DO UPDATE SET
+    order_status = EXCLUDED.order_status, order_status_seq = EXCLUDED.order_status_seq,
+    order_status_ms = EXCLUDED.order_status_ms,
+    order_status_reason = EXCLUDED.order_status_reason,
+    fill_price = coalesce(EXCLUDED.fill_price, orders.fill_price),
+    email = coalesce(orders.email, EXCLUDED.email)
+WHERE orders.order_status_seq IS NULL OR orders.order_status_seq < EXCLUDED.order_status_seq
+"""
+
+# A trade's exits after TRADE_MODIFIED: the amend of the highest seq wins. The row may not be
+# there yet (events arrive in any order): the event's trade fields make it, TRADE_OPENED fixes.
+_TRADE_EXITS = """
+INSERT INTO trades (trade_id, email, asset, direction, margin, leverage, entry_price,
+                    stop_loss_price, take_profit_price, trailing_distance, exits_seq,
+                    price_decimals)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                     $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                     $12::integer[])
+ON CONFLICT (trade_id) DO UPDATE SET
+    stop_loss_price = EXCLUDED.stop_loss_price,
+    take_profit_price = EXCLUDED.take_profit_price,
+    trailing_distance = EXCLUDED.trailing_distance, exits_seq = EXCLUDED.exits_seq
+WHERE trades.exits_seq IS NULL OR trades.exits_seq < EXCLUDED.exits_seq
 """
 
 _LEDGER = """
@@ -127,9 +161,11 @@ async def write_rows(conn: asyncpg.Connection, rows: Rows) -> None:
     statements = (
         (_USERS, list(rows.users.values()), 4),
         (_TRADE_OPENS, list(rows.trade_opens.values()), 11),
-        (_TRADE_CLOSES, list(rows.trade_closes.values()), 17),
+        (_TRADE_CLOSES, list(rows.trade_closes.values()), 20),
+        (_TRADE_EXITS, list(rows.trade_exits.values()), 12),
         (_LEDGER, list(rows.ledger.values()), 11),
         (_COMMANDS, list(rows.commands.values()), 8),
+        (_ORDER_STATES, list(rows.order_states.values()), 7),
         (_RESPONSES, list(rows.responses.values()), 7),
         (_AUDIT, list(rows.audit.values()), 5),
     )

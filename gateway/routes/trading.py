@@ -25,13 +25,16 @@ from gateway.errors import ApiError, json_response
 from gateway.orders import resolve_order_id
 from gateway.params import ascii_int
 from gateway.redis_pool import store_error
+from gateway.routes import orders
 from gateway.schemas import (
     COMMAND_PARAMS,
     ClosedTradesQuery,
     CloseTradeRequest,
+    CreateOrderRequest,
     CreateTradeRequest,
     EngineRequest,
     InvalidField,
+    ModifyTradeRequest,
     convert,
     decode_body,
     trade_data,
@@ -69,14 +72,25 @@ async def engine(request: Request) -> Response:
         parsed = convert(params, COMMAND_PARAMS[head.command])
     except InvalidField as exc:
         raise InvalidField(f"tradeData.{exc.field}", exc.message) from None
-    if isinstance(parsed, CreateTradeRequest):
-        try:
-            data = _checked_trade(request, parsed)
-        except InvalidField as exc:
-            raise InvalidField(f"tradeData.{exc.field}", exc.message) from None
-    else:
-        data = trade_data(parsed)
+    try:
+        data = await _command_data(request, parsed)
+    except InvalidField as exc:
+        raise InvalidField(f"tradeData.{exc.field}", exc.message) from None
     return await commands.run(request, session, head.command, data)
+
+
+async def _command_data(request: Request, parsed: Any) -> dict[str, Any]:
+    """The engine's tradeData for a parsed envelope: every amount checked as its REST route
+    checks it."""
+    if isinstance(parsed, CreateTradeRequest):
+        return _checked_trade(request, parsed)
+    if isinstance(parsed, CloseTradeRequest):
+        return amounts.close_data(parsed)
+    if isinstance(parsed, CreateOrderRequest):
+        return await orders.order_data(request, parsed)
+    if isinstance(parsed, ModifyTradeRequest):
+        return orders.modify_data(request, parsed)
+    return trade_data(parsed)
 
 
 async def create_trade(request: Request) -> Response:
@@ -90,7 +104,7 @@ async def close_trade(request: Request) -> Response:
     session = await guard(request, auth=True)
     assert session is not None
     req = decode_body(await request.body(), CloseTradeRequest)
-    return await commands.run(request, session, CLOSE_TRADE, trade_data(req))
+    return await commands.run(request, session, CLOSE_TRADE, amounts.close_data(req))
 
 
 async def open_trades(request: Request) -> Response:

@@ -97,12 +97,20 @@ def _why_not() -> str | None:
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
 
 
-def usd_text(units: int) -> str:
-    """USD units as the page shows them: grouped thousands, at least two decimals, exact."""
+def usd_exact(units: int) -> str:
+    """USD units as the page gives them on hover: grouped thousands, at least two decimals."""
     text = format_decimal(units, 4)
     whole, _, frac = text.partition(".")
     sign = "-" if whole.startswith("-") else ""
     return f"{sign}{int(whole.lstrip('-')):,}.{frac.ljust(2, '0')}"
+
+
+def usd_text(units: int) -> str:
+    """USD units as the page shows them: grouped thousands, two decimals (half a cent away
+    from zero); the exact amount is the element's title (usd_exact)."""
+    cents = (abs(units) + 50) // 100
+    text = f"{cents // 100:,}.{cents % 100:02d}"
+    return f"-{text}" if units < 0 and cents else text
 
 
 # --- the stack ------------------------------------------------------------------------------------
@@ -226,6 +234,14 @@ def stack() -> Iterator[Stack]:
                 log,
             )  # fmt: skip
             procs.append((candles, log))
+            # the persistence worker: the activity feed and closed trades after a reload
+            log = logs / "worker.log"
+            worker = _start(
+                [py, "-m", "worker", "run", "--redis-url", url, "--database-url",
+                 database_url, "--block-ms", "50"],
+                log,
+            )  # fmt: skip
+            procs.append((worker, log))
             port = free_port()
             gateway_url = f"http://127.0.0.1:{port}"
             env = {
@@ -405,6 +421,7 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     assert returned == MARGIN + pnl
     final = INITIAL_BALANCE - MARGIN + returned
     expect(page.locator("#balance-free")).to_have_text(usd_text(final))
+    expect(page.locator("#balance-free")).to_have_attribute("title", f"{usd_exact(final)} USD")
     api = page.request.get(stack.url + "/api/v1/account/balance/usd")
     assert api.ok
     # The answer's usdBalance is an exact JSON number in USD; read from its text, not a float.
@@ -499,3 +516,122 @@ def test_chart_opens_with_history_and_its_last_candle_follows_the_live_price(
         timeout=30_000,
     )
     page.screenshot(path=str(SHOTS / "chart-history.png"), full_page=True)
+
+
+def _sign_in(page: Any, stack: Stack, who: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(stack.url + "/")
+    page.fill("#signin-email", who)
+    page.click("#signin-submit")
+    expect(page.locator("#signin-status")).to_contain_text("Check your inbox")
+    page.goto(stack.mailbox.link_for(who))
+    expect(page.locator("#user-email")).to_have_text(who)
+    expect(page.locator("#balance-free")).to_have_text(usd_text(INITIAL_BALANCE))
+
+
+def _price_text(value: int) -> str:
+    return format_decimal(value, DECIMALS)
+
+
+def _line(page: Any, kind: str) -> dict[str, Any]:
+    lines = page.eval_on_selector("#chart", "el => el.priceLines()")
+    (line,) = [x for x in lines if x["kind"] == kind]
+    return line
+
+
+def test_pending_orders_amends_a_dragged_stop_and_a_partial_close_survive_a_reload(
+    stack: Stack, page: Any
+) -> None:
+    """Issue 17 on the page: a limit order waits with its margin reserved and is cancelled;
+    a market trade with a trailing stop is amended in its row, its stop-loss dragged on the
+    chart, half of it closed; after a reload the activity and closed trades come back from
+    the worker's history."""
+    from playwright.sync_api import expect
+
+    _sign_in(page, stack, "orders@example.com")
+    expect(page.locator("#feed-status")).to_have_attribute("data-state", "live")
+
+    # A limit order far below the ask: it waits, its margin reserved (free 4,900.00).
+    page.click('[data-order-type="LIMIT"]')
+    expect(page.locator("#ticket-submit")).to_have_text("Place long limit order")
+    expect(page.locator("#ticket-price-hint")).to_have_text("below the ask")
+    page.fill("#ticket-margin", "100")
+    page.fill("#ticket-leverage", "10")
+    limit = _bid(page) * 80 // 100
+    page.fill("#ticket-price", _price_text(limit))
+    page.click("#ticket-submit")
+    order = page.locator("#pending-orders tbody tr")
+    expect(order).to_have_count(1)
+    expect(order.locator(".price")).to_have_attribute("data-value", str(limit))
+    expect(page.locator("#balance-free")).to_have_text(usd_text(INITIAL_BALANCE - MARGIN))
+    expect(page.locator("#account-reserved")).to_have_text("100.00")
+    expect(page.locator('#events li[data-type="ORDER_PLACED"]')).to_have_count(1)
+    page.screenshot(path=str(SHOTS / "orders-1-pending.png"), full_page=True)
+    order.locator("button").click()
+    expect(order).to_have_count(0)
+    expect(page.locator("#balance-free")).to_have_text(usd_text(INITIAL_BALANCE))
+    expect(page.locator('#events li[data-type="ORDER_CANCELLED"]')).to_have_count(1)
+
+    # A market long with exits 5 % and 10 % away and a trailing stop 8 % under.
+    page.click('[data-order-type="MARKET"]')
+    expect(page.locator("#ticket-submit")).to_have_text("Open long")
+    bid = _bid(page)
+    page.fill("#ticket-sl", _price_text(bid * 95 // 100))
+    page.fill("#ticket-tp", _price_text(bid * 110 // 100))
+    page.fill("#ticket-trail", _price_text(bid * 8 // 100))
+    page.click("#ticket-submit")
+    row = page.locator("#open-trades tbody tr:not(.manage)")
+    expect(row).to_have_count(1)
+    expect(row.locator(".trail")).not_to_have_text("—")
+    # the exact amount is on hover
+    expect(row.locator(".margin")).to_have_attribute("title", "100.00 USD")
+
+    # Amend the take-profit in the row (the stop-loss and trailing stop are left as they are).
+    tp = bid * 112 // 100
+    row.locator("button.manage").click()
+    form = page.locator("form.manage-form")
+    form.locator('input[name="takeProfitPrice"]').fill(_price_text(tp))
+    form.locator('button[name="save"]').click()
+    expect(row.locator(".tp")).to_have_attribute("data-value", str(tp))
+    expect(page.locator('#events li[data-type="TRADE_MODIFIED"]')).to_have_count(1)
+    stop_before = row.locator(".sl").get_attribute("data-value")
+
+    # Drag the stop-loss line up on the chart: the trade is amended to where it was dropped.
+    page.wait_for_function(
+        "() => (document.querySelector('#chart').priceLines() || []).some("
+        "l => l.kind === 'sl' && l.y !== null)")
+    sl = _line(page, "sl")
+    box = page.locator("#chart").bounding_box()
+    x = box["x"] + box["width"] * 0.4
+    page.mouse.move(x, box["y"] + sl["y"])
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + sl["y"] - 15, steps=5)
+    page.mouse.move(x, box["y"] + sl["y"] - 30, steps=5)
+    page.mouse.up()
+    expect(row.locator(".sl")).not_to_have_attribute("data-value", stop_before)
+    moved = int(row.locator(".sl").get_attribute("data-value"))
+    assert int(stop_before) < moved < _bid(page), (stop_before, moved)
+    expect(page.locator('#events li[data-type="TRADE_MODIFIED"]')).to_have_count(2)
+    page.screenshot(path=str(SHOTS / "orders-2-amended.png"), full_page=True)
+
+    # Close 40 of the 100 USD: 60.00 stays open, the part is a closed trade of its own.
+    row.locator("button.manage").click()
+    form.locator('input[name="closeMargin"]').fill("40")
+    form.locator('button[name="closePart"]').click()
+    expect(row.locator(".margin")).to_have_text("60.00")
+    closed = page.locator("#closed-trades tbody tr")
+    expect(closed).to_have_count(1)
+    expect(closed.locator(".reason")).to_have_text("Closed (part)")
+    page.screenshot(path=str(SHOTS / "orders-3-partial-close.png"), full_page=True)
+
+    # A reload: the feed and the closed trades come back from the worker's history (the
+    # WebSocket replays nothing without a lastEventId).
+    page.reload()
+    expect(page.locator("#user-email")).to_have_text("orders@example.com")
+    for kind in ("ORDER_PLACED", "ORDER_CANCELLED", "TRADE_OPENED", "TRADE_MODIFIED",
+                 "TRADE_CLOSED"):
+        expect(page.locator(f'#events li[data-type="{kind}"]')).not_to_have_count(0)
+    expect(page.locator("#closed-trades tbody tr")).to_have_count(1)
+    expect(page.locator("#closed-trades tbody tr")).to_have_attribute("data-margin", "400000")
+    page.screenshot(path=str(SHOTS / "orders-4-reloaded.png"), full_page=True)

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"redis", "postgres", "engine", "worker", "poller", "gateway"}
-PARTS = {"engine", "worker", "poller", "gateway"}
+SERVICES = {"redis", "postgres", "engine", "worker", "candles", "poller", "gateway"}
+PARTS = {"engine", "worker", "candles", "poller", "gateway"}
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -84,8 +84,10 @@ def test_parts_run_project_modules_and_wait_for_their_stores(compose: dict[str, 
         assert (ROOT / command[2]).is_dir(), f"{name} runs a module that is not in the repo"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-    assert services["worker"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert "@postgres:5432/" in services["worker"]["environment"]["DATABASE_URL"]
+    for name in ("worker", "candles"):
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert "@postgres:5432/" in services[name]["environment"]["DATABASE_URL"]
+    assert services["candles"]["command"] == ["python", "-m", "worker", "candles"]
     # Only the gateway is published.
     assert [n for n, s in services.items() if "ports" in s] == ["gateway"]
 

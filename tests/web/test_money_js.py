@@ -45,7 +45,8 @@ const out = cases.map(([fn, ...a]) => {
     switch (fn) {
       case "parse": return m.parseDecimal(a[0], a[1]).toString();
       case "format": return m.formatDecimal(big(a[0]), a[1]);
-      case "usd": return m.formatUsd(big(a[0]));
+      case "usd": return m.formatUsdExact(big(a[0]));
+      case "usd2": return m.formatUsd(big(a[0]), { sign: a[1] });
       case "pnl": return m.pnl(big(a[0]), big(a[1]), big(a[2]), big(a[3]), a[4]).toString();
       case "liq":
         return m.liquidationLevel(big(a[0]), big(a[1]), big(a[2]), a[3], big(a[4])).toString();
@@ -91,6 +92,12 @@ def python_answer(case: list[Any]) -> Any:
             whole, _, frac = text.partition(".")
             sign = "-" if whole.startswith("-") else ""
             return f"{sign}{int(whole.lstrip('-')):,}.{frac.ljust(2, '0')}"
+        if fn == "usd2":
+            cents = (abs(int(a[0])) + 50) // 100  # half a cent away from zero
+            text = f"{cents // 100:,}.{cents % 100:02d}"
+            if cents == 0:
+                return text
+            return f"-{text}" if int(a[0]) < 0 else (f"+{text}" if a[1] else text)
         if fn == "pnl":
             return str(pnl(int(a[0]), int(a[1]), int(a[2]), int(a[3]), a[4]))
         if fn == "liq":
@@ -188,3 +195,10 @@ def test_amounts_from_the_wire_read_every_form_exactly() -> None:
     cases.append(["fromwire", 5000, 4])
     expected.append("50000000")
     assert run_js(cases) == expected
+
+
+def test_usd_for_display_has_two_decimals_rounded_half_away_from_zero() -> None:
+    rng = random.Random(19)
+    fixed = [0, 49, 50, 51, -49, -50, -51, 12_345_6789, -12_345_6750, 99_995_000, 1, -1]
+    values = fixed + [rng.randint(-(10**16), 10**16) for _ in range(300)]
+    compare([["usd2", str(v), sign] for v in values for sign in (False, True)])

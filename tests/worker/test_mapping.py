@@ -139,7 +139,7 @@ def test_a_profitable_close_credits_its_total_return_and_returns_the_margin():
     assert rows.ledger[2:5] == (125_000, 900_000, 1_025_000)
     assert rows.trade_close is not None
     pnl, margin_returned = rows.trade_close[10:12]
-    total_return, price_decimals = rows.trade_close[15:]
+    total_return, price_decimals = rows.trade_close[15:17]
     assert (pnl, margin_returned, total_return, price_decimals) == (25_000, 100_000, 125_000, 4)
 
 
@@ -158,7 +158,7 @@ def test_the_reference_events_wire_form_is_read_in_engine_units():
     assert close == (
         "t9", "a@x", "SOL_USDC", "LONG", 60_000_000, 100, 210_500_000, "liquidated",
         201_230_000, 201_230_000, -50_000_000, 10_000_000, 12, 1758117494823, None,
-        10_000_000, 6,
+        10_000_000, 6, None, 60_000_000, None,
     )
     assert rows.ledger[12][2:5] == (10_000_000, 0, 10_000_000)
 
@@ -333,3 +333,63 @@ def test_a_forced_close_is_a_close_of_its_own_kind():
     rows = event_rows("8-0", forced)
     assert rows.trade_close is not None and rows.trade_close[7] == "force_closed"
     assert rows.ledger is not None and rows.ledger[10] == "r"
+
+
+# --- pending orders, amends, trailing stops, partial closes (issue 17) ---------------------
+
+
+def order_event(event_type: str, seq: int, amount: int, **over) -> Event:
+    return open_event(seq=seq, event_type=event_type, trade_id="ord", order_id="",
+                      amount=amount, order_type="LIMIT", order_price=4_900_000, **over)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "amount", "state"),
+    [
+        (m.ORDER_PLACED, -100_000, "PENDING"),
+        (m.ORDER_FILLED, 0, "FILLED"),
+        (m.ORDER_CANCELLED, 100_000, "CANCELLED"),
+        (m.ORDER_EXPIRED, 100_000, "EXPIRED"),
+        (m.ORDER_REJECTED, 100_000, "REJECTED"),
+    ],
+)
+def test_every_order_event_is_a_ledger_row_and_the_orders_state(event_type, amount, state):
+    rows = event_rows("5-0", order_event(event_type, 11, amount, reason="why"))
+    assert rows.ledger is not None and rows.ledger[2] == amount
+    assert rows.ledger[5] == event_type and rows.ledger[6] == "ord"
+    assert rows.order_state is not None
+    assert rows.order_state[:4] == ("ord", "a@x", state, 11)
+    assert rows.trade_open is None and rows.trade_close is None
+
+
+def test_the_latest_order_state_wins_in_a_batch_whatever_the_arrival_order():
+    batch = Rows()
+    batch.add_event(event_rows("6-0", order_event(m.ORDER_FILLED, 12, 0, entry_price=4_800_000)))
+    batch.add_event(event_rows("5-0", order_event(m.ORDER_PLACED, 11, -100_000)))
+    (row,) = batch.order_states.values()
+    assert (row[2], row[3], row[6]) == ("FILLED", 12, 4_800_000)
+
+
+def test_trade_modified_carries_the_exits_and_removed_ones_are_null():
+    ev = open_event(seq=20, event_type=m.TRADE_MODIFIED, amount=0, take_profit_price=5_500_000,
+                    trailing_distance=50_000)
+    rows = event_rows("7-0", ev)
+    assert rows.ledger is not None and rows.ledger[2] == 0
+    assert rows.trade_exits is not None
+    assert rows.trade_exits[7:11] == (None, 5_500_000, 50_000, 20)
+
+
+def test_a_trailing_stop_is_a_close_reason():
+    rows = event_rows("8-0", close_event(event_type=m.TRADE_TRAILING_STOP))
+    assert rows.trade_close is not None and rows.trade_close[7] == "trailing_stop"
+
+
+def test_a_partial_close_is_a_row_of_its_own_beside_the_trade():
+    part = close_event(seq=30, event_type=m.TRADE_CLOSED, margin=40_000, closed_margin=40_000,
+                       remaining_margin=60_000)
+    rows = event_rows("9-0", part)
+    assert rows.trade_close is not None
+    assert rows.trade_close[0] == "t1#30" and rows.trade_close[17:] == ("t1", 40_000, 60_000)
+    full = event_rows("9-1", close_event(seq=31, event_type=m.TRADE_CLOSED, margin=60_000))
+    assert full.trade_close is not None
+    assert full.trade_close[0] == "t1" and full.trade_close[17:] == (None, 60_000, None)

@@ -9,7 +9,8 @@ import { PriceChart } from "./chart.js";
 import { byId, dateTime, el, setSigned } from "./dom.js";
 import { Feed } from "./feed.js";
 import {
-  AmountError, USD_DECIMALS, formatLeverage, formatPrice, formatUsd, fromWire, pnl, rescale,
+  AmountError, USD_DECIMALS, formatLeverage, formatPrice, formatUsd, formatUsdExact, fromWire,
+  parseDecimal, pnl, rescale, wireAmount,
 } from "./money.js";
 import { Ticket } from "./ticket.js";
 
@@ -20,6 +21,14 @@ const REASONS = {
   TRADE_STOP_LOSS: "Stop-loss",
   TRADE_TAKE_PROFIT: "Take-profit",
   TRADE_LIQUIDATED: "Liquidated",
+  TRADE_TRAILING_STOP: "Trailing stop",
+  TRADE_FORCE_CLOSED: "Closed by the operator",
+};
+// The worker's close reasons (GET /api/v1/trades/history) as the engine's event types.
+const HISTORY_REASONS = {
+  closed: "TRADE_CLOSED", stop_loss: "TRADE_STOP_LOSS", take_profit: "TRADE_TAKE_PROFIT",
+  liquidated: "TRADE_LIQUIDATED", trailing_stop: "TRADE_TRAILING_STOP",
+  force_closed: "TRADE_FORCE_CLOSED",
 };
 
 const state = {
@@ -28,6 +37,9 @@ const state = {
   user: null,
   open: new Map(), // tradeId -> trade (engine view, numbers as BigInt)
   closed: [],
+  orders: [], // pending LIMIT/STOP orders (engine views, numbers as BigInt)
+  history: [], // closed trades from the worker's history (survive a restart of the engine)
+  managing: new Set(), // tradeIds whose amend / partial-close row is open
   balance: null, // {free, locked} BigInt
   selected: null,
   seenEvents: new Set(),
@@ -52,9 +64,11 @@ const ticket = new Ticket({
     renderAccount();
     refresh();
   },
+  onPlaced: () => refresh(),
   onUnauthorized: () => signedOut("Your session ended; sign in again."),
   onAssetChange: (symbol) => select(symbol),
 });
+chart.onLineDrop = (line, text) => amendFromChart(line, text);
 const feed = new Feed({
   onStatus: renderFeedStatus,
   onOpen: (user) => {
@@ -72,14 +86,28 @@ const feed = new Feed({
 
 // Amounts arrive in human units (answers: exact JSON numbers, read as their text by parseJson;
 // events: decimal strings); inside the page they are scaled BigInts, as in the engine.
-const USD_FIELDS = ["margin", "pnl", "marginReturned", "totalReturn", "usdBalance", "balance"];
+const USD_FIELDS = [
+  "margin", "pnl", "marginReturned", "totalReturn", "usdBalance", "balance", "closedMargin",
+  "remainingMargin", "reservedUsd",
+];
 const PRICE_FIELDS = [
   "entryPrice", "stopLossPrice", "takeProfitPrice", "liquidationPrice", "exitPrice", "closePrice",
+  "trailingDistance", "trailingStopPrice", "price", "orderPrice",
 ];
 
 /** USD in human units (a number's text or a decimal string) as scaled BigInt units. */
 function usd(value) {
   return fromWire(value, USD_DECIMALS);
+}
+
+/** A USD amount for display (2 decimals) with the exact amount on hover (title). */
+function usdEl(tag, props, value, opts = {}) {
+  return el(tag, { ...props, title: `${formatUsdExact(value, opts)} USD` }, formatUsd(value, opts));
+}
+
+function setUsd(node, value, { suffix = "", ...opts } = {}) {
+  node.textContent = formatUsd(value, opts) + suffix;
+  node.title = `${formatUsdExact(value, opts)} USD`;
 }
 
 /** An engine trade view or event with its amounts as scaled BigInts (null stays null). */
@@ -266,12 +294,20 @@ function renderChartLines() {
   for (const t of state.open.values()) {
     if (t.asset !== state.selected) continue;
     const side = t.direction === "LONG" ? "Long" : "Short";
-    lines.push({ price: t.entryPrice, title: `${side} ${formatLeverage(t.leverage)}`, kind: "entry" });
-    if (t.stopLossPrice) lines.push({ price: t.stopLossPrice, title: "SL", kind: "sl" });
-    if (t.takeProfitPrice) lines.push({ price: t.takeProfitPrice, title: "TP", kind: "tp" });
+    const id = t.tradeId;
+    lines.push({ price: t.entryPrice, title: `${side} ${formatLeverage(t.leverage)}`, kind: "entry", tradeId: id });
+    // stop-loss and take-profit can be dragged to a new level (MODIFY_TRADE)
+    if (t.stopLossPrice) lines.push({ price: t.stopLossPrice, title: "SL", kind: "sl", tradeId: id, draggable: true });
+    if (t.takeProfitPrice) lines.push({ price: t.takeProfitPrice, title: "TP", kind: "tp", tradeId: id, draggable: true });
+    if (t.trailingStopPrice) lines.push({ price: t.trailingStopPrice, title: "Trail", kind: "trail", tradeId: id });
     if (t.liquidationPrice && t.liquidationPrice > 0n) {
-      lines.push({ price: t.liquidationPrice, title: "Liq.", kind: "liq" });
+      lines.push({ price: t.liquidationPrice, title: "Liq.", kind: "liq", tradeId: id });
     }
+  }
+  for (const o of state.orders) {
+    if (o.asset !== state.selected) continue;
+    const side = o.direction === "LONG" ? "Buy" : "Sell";
+    lines.push({ price: o.price, title: `${side} ${o.type.toLowerCase()}`, kind: "order", tradeId: o.orderId });
   }
   chart.setLines(lines);
 }
@@ -311,6 +347,15 @@ const ACTIVITY_LABELS = {
   TRADE_STOP_LOSS: "Stop-loss hit",
   TRADE_TAKE_PROFIT: "Take-profit hit",
   TRADE_LIQUIDATED: "Liquidated",
+  TRADE_TRAILING_STOP: "Trailing stop hit",
+  TRADE_FORCE_CLOSED: "Closed by the operator",
+  TRADE_MODIFIED: "Exits amended",
+  ORDER_PLACED: "Order placed, margin reserved",
+  ORDER_FILLED: "Order filled",
+  ORDER_CANCELLED: "Order cancelled, margin released",
+  ORDER_EXPIRED: "Order expired, margin released",
+  ORDER_REJECTED: "Order rejected at fill, margin released",
+  BALANCE_ADJUSTED: "Balance adjusted",
 };
 
 /** The activity feed as it was: the newest balance changes from the worker's history. */
@@ -416,15 +461,23 @@ async function refresh() {
     do {
       refreshAgain = false;
       try {
-        const [balance, open, closed] = await Promise.all([
+        const [balance, open, closed, orders, history] = await Promise.all([
           api("GET", "/api/v1/account/balance/usd"),
           api("GET", "/api/v1/trades/open"),
           api("GET", `/api/v1/trades/closed?limit=${CLOSED_LIMIT}`),
+          api("GET", "/api/v1/orders/open"),
+          // the worker's history: what the engine no longer keeps (older closes, a restart)
+          api("GET", `/api/v1/trades/history?limit=${CLOSED_LIMIT}`).catch(() => null),
         ]);
         if (!state.user) return;
-        state.balance = { free: usd(balance.usdBalance), locked: usd(balance.lockedUsd) };
+        state.balance = {
+          free: usd(balance.usdBalance), locked: usd(balance.lockedUsd),
+          reserved: balance.reservedUsd === undefined ? 0n : usd(balance.reservedUsd),
+        };
         state.open = new Map(open.trades.map((t) => [t.tradeId, tradeFrom(t)]));
-        state.closed = closed.trades.map(tradeFrom);
+        if (history) state.history = history.items.map(historyTrade);
+        state.closed = mergeClosed(closed.trades.map(tradeFrom), state.history);
+        state.orders = orders.orders.map(tradeFrom);
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) {
           signedOut("Your session ended; sign in again.");
@@ -433,6 +486,7 @@ async function refresh() {
         logEvent("warn", `Could not refresh the account: ${err.message}`);
       }
       renderOpen();
+      renderOrders();
       renderClosed();
       renderAccount();
     } while (refreshAgain && state.user);
@@ -442,6 +496,32 @@ async function refresh() {
   } finally {
     refreshing = null;
   }
+}
+
+/** A closed trade of GET /api/v1/trades/history in the engine's shape. */
+function historyTrade(item) {
+  const places = decimalsOf(item.asset);
+  return {
+    tradeId: item.tradeId, asset: item.asset, direction: item.direction,
+    margin: usd(item.margin), leverage: fromWire(item.leverage, 1),
+    entryPrice: fromWire(item.entryPrice, places), exitPrice: fromWire(item.exitPrice, places),
+    pnl: usd(item.pnl), marginReturned: usd(item.marginReturned), totalReturn: null,
+    reason: HISTORY_REASONS[item.reason] || item.reason,
+    closedAt: BigInt(item.closedAt), openedAt: item.openedAt ? BigInt(item.openedAt) : null,
+  };
+}
+
+function closedKey(t) {
+  return `${t.tradeId}|${t.closedAt}|${t.margin}`;
+}
+
+/** The engine's closed trades and the worker's history, once each, newest first. */
+function mergeClosed(...lists) {
+  const seen = new Map();
+  for (const list of lists) for (const t of list) if (!seen.has(closedKey(t))) seen.set(closedKey(t), t);
+  return [...seen.values()]
+    .sort((a, b) => Number((b.closedAt || 0n) - (a.closedAt || 0n)))
+    .slice(0, CLOSED_LIMIT);
 }
 
 function upsertOpen(view) {
@@ -461,11 +541,12 @@ function renderAccount() {
     }
     return;
   }
-  free.textContent = formatUsd(b.free);
+  setUsd(free, b.free);
   free.dataset.value = b.free.toString();
-  byId("account-free").textContent = formatUsd(b.free);
+  setUsd(byId("account-free"), b.free);
   byId("account-free").dataset.value = b.free.toString();
-  byId("account-locked").textContent = formatUsd(b.locked);
+  setUsd(byId("account-locked"), b.locked);
+  setUsd(byId("account-reserved"), b.reserved || 0n);
   renderEquity();
 }
 
@@ -486,9 +567,11 @@ function renderEquity() {
     returned += t.margin + p > 0n ? t.margin + p : 0n;
   }
   setSigned(byId("account-upnl"), upnl, formatUsd(upnl, { sign: true }) + (complete ? "" : " …"));
-  const equity = state.balance.free + returned;
-  byId("account-equity").textContent = formatUsd(equity);
-  byId("top-equity").textContent = formatUsd(equity) + (complete ? "" : " …");
+  byId("account-upnl").title = `${formatUsdExact(upnl, { sign: true })} USD`;
+  // reserved margin of pending orders comes back in full on a cancel: it is equity too
+  const equity = state.balance.free + (state.balance.reserved || 0n) + returned;
+  setUsd(byId("account-equity"), equity);
+  setUsd(byId("top-equity"), equity, { suffix: complete ? "" : " …" });
   byId("top-equity").dataset.value = equity.toString();
 }
 
@@ -508,7 +591,9 @@ function livePnl(trade) {
 function renderOpen() {
   const body = byId("open-trades").tBodies[0];
   const trades = [...state.open.values()].sort((a, b) => Number((b.openedAt || 0n) - (a.openedAt || 0n)));
-  body.replaceChildren(...trades.map(openRow));
+  body.replaceChildren(
+    ...trades.flatMap((t) => (state.managing.has(t.tradeId) ? [openRow(t), manageRow(t)] : [openRow(t)])),
+  );
   byId("open-empty").hidden = trades.length > 0;
   byId("open-count").textContent = String(trades.length);
   renderMarks(null);
@@ -518,26 +603,213 @@ function renderOpen() {
 function openRow(t) {
   const closeButton = el("button", { type: "button", className: "close-trade" }, "Close");
   closeButton.addEventListener("click", () => closeTrade(t.tradeId, closeButton));
+  const manageButton = el("button", {
+    type: "button", className: "row-button manage", "aria-expanded": String(state.managing.has(t.tradeId)),
+  }, "Amend");
+  manageButton.addEventListener("click", () => {
+    if (state.managing.has(t.tradeId)) state.managing.delete(t.tradeId);
+    else state.managing.add(t.tradeId);
+    renderOpen();
+  });
   const long = t.direction === "LONG";
   return el(
     "tr",
     { dataset: { tradeId: t.tradeId, asset: t.asset } },
     el("td", { className: "sym" }, t.asset.replace("_", "/")),
     el("td", { className: long ? "side up" : "side down" }, long ? "Long" : "Short"),
-    el("td", { className: "num" }, formatUsd(t.margin)),
+    usdEl("td", { className: "num margin", dataset: { value: t.margin.toString() } }, t.margin),
     el("td", { className: "num" }, formatLeverage(t.leverage)),
     el("td", { className: "num entry", dataset: { value: t.entryPrice.toString() } }, price(t.asset, t.entryPrice)),
     el("td", { className: "num mark" }, "—"),
-    el("td", { className: "num sl" }, t.stopLossPrice ? price(t.asset, t.stopLossPrice) : "—"),
-    el("td", { className: "num tp" }, t.takeProfitPrice ? price(t.asset, t.takeProfitPrice) : "—"),
+    el("td", { className: "num sl", dataset: { value: (t.stopLossPrice ?? "").toString() } },
+      t.stopLossPrice ? price(t.asset, t.stopLossPrice) : "—"),
+    el("td", { className: "num tp", dataset: { value: (t.takeProfitPrice ?? "").toString() } },
+      t.takeProfitPrice ? price(t.asset, t.takeProfitPrice) : "—"),
+    el(
+      "td",
+      { className: "num trail", title: t.trailingStopPrice ? `stop now ${price(t.asset, t.trailingStopPrice)}` : "" },
+      t.trailingDistance ? price(t.asset, t.trailingDistance) : "—",
+    ),
     el(
       "td",
       { className: "num liq" },
       t.liquidationPrice && t.liquidationPrice > 0n ? price(t.asset, t.liquidationPrice) : "—",
     ),
     el("td", { className: "num pnl" }, "—"),
-    el("td", { className: "act" }, closeButton, el("span", { className: "row-error", role: "alert" })),
+    el("td", { className: "act" }, manageButton, " ", closeButton,
+      el("span", { className: "row-error", role: "alert" })),
   );
+}
+
+/** Amend stop-loss / take-profit / trailing distance, or close part of the position. */
+function manageRow(t) {
+  const d = decimalsOf(t.asset);
+  const input = (name, value, label) => el("label", { className: "inline" }, label,
+    el("input", { name, inputmode: "decimal", autocomplete: "off",
+      value: value ? formatDecimalText(value, d) : "" }));
+  const form = el("form", { className: "manage-form", dataset: { tradeId: t.tradeId } },
+    input("stopLossPrice", t.stopLossPrice, "Stop-loss"),
+    input("takeProfitPrice", t.takeProfitPrice, "Take-profit"),
+    input("trailingDistance", t.trailingDistance, "Trailing distance"),
+    el("button", { type: "submit", className: "row-button", name: "save" }, "Save exits"),
+    el("label", { className: "inline" }, "Close margin (USD)",
+      el("input", { name: "closeMargin", inputmode: "decimal", autocomplete: "off",
+        placeholder: `up to ${formatUsdExact(t.margin)}` })),
+    el("button", { type: "button", className: "row-button", name: "closePart" }, "Close part"),
+    el("p", { className: "row-error", role: "alert" }),
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    amendTrade(t, form);
+  });
+  form.elements.closePart.addEventListener("click", () => closePart(t, form));
+  return el("tr", { className: "manage", dataset: { manages: t.tradeId } },
+    el("td", { colspan: "12" }, form));
+}
+
+function formatDecimalText(value, places) {
+  return formatPrice(value, places).replaceAll(",", "");
+}
+
+/**
+ * MODIFY_TRADE from the amend form: a field left as it was is not sent (a trailing distance
+ * sent anew restarts its high-water mark), an emptied one is sent as null (remove that exit).
+ */
+async function amendTrade(t, form) {
+  const error = form.querySelector(".row-error");
+  error.textContent = "";
+  const d = decimalsOf(t.asset);
+  const body = {};
+  for (const name of ["stopLossPrice", "takeProfitPrice", "trailingDistance"]) {
+    const text = form.elements[name].value.trim();
+    const before = t[name] ? formatDecimalText(t[name], d) : "";
+    if (text === before) continue;
+    if (!text) {
+      body[name] = null;
+      continue;
+    }
+    try {
+      body[name] = wireAmount(parseDecimal(text, d), d);
+    } catch (err) {
+      if (!(err instanceof AmountError)) throw err;
+      error.textContent = `${name}: ${err.message}`;
+      return;
+    }
+  }
+  if (!Object.keys(body).length) {
+    error.textContent = "Nothing changed.";
+    return;
+  }
+  await sendAmend(t.tradeId, body, (message) => { error.textContent = message; });
+}
+
+async function sendAmend(tradeId, body, onError) {
+  try {
+    const view = await api("PATCH", `/api/v1/trades/${encodeURIComponent(tradeId)}`, body,
+      { idempotencyKey: newIdempotencyKey() });
+    state.managing.delete(tradeId);
+    upsertOpen(view);
+    return true;
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.status === 401) signedOut("Your session ended; sign in again.");
+    else onError(err.message);
+    refresh();
+    return false;
+  }
+}
+
+/** A stop-loss or take-profit line dropped on the chart at ``text`` (the asset's decimals). */
+async function amendFromChart(line, text) {
+  const t = state.open.get(line.tradeId);
+  if (!t) return;
+  const name = line.kind === "sl" ? "stopLossPrice" : "takeProfitPrice";
+  const ok = await sendAmend(t.tradeId, { [name]: text }, (message) =>
+    logEvent("warn", `Could not move the ${line.kind === "sl" ? "stop-loss" : "take-profit"}: ${message}`));
+  if (!ok) renderChartLines(); // put the line back where the engine has it
+}
+
+async function closePart(t, form) {
+  const error = form.querySelector(".row-error");
+  error.textContent = "";
+  let margin;
+  try {
+    margin = parseDecimal(form.elements.closeMargin.value, USD_DECIMALS);
+  } catch (err) {
+    if (!(err instanceof AmountError)) throw err;
+    error.textContent = `margin: ${err.message}`;
+    return;
+  }
+  if (margin <= 0n) {
+    error.textContent = "margin must be greater than 0";
+    return;
+  }
+  try {
+    const closed = await api("POST", "/api/v1/trade/close",
+      { tradeId: t.tradeId, margin: wireAmount(margin, USD_DECIMALS) },
+      { idempotencyKey: newIdempotencyKey() });
+    state.managing.delete(t.tradeId);
+    if (closed.remainingMargin === undefined) applyClosed(tradeFrom(closed), usd(closed.usdBalance));
+    else refresh();
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.status === 401) signedOut("Your session ended; sign in again.");
+    else error.textContent = err.message;
+  }
+}
+
+// --- pending orders -----------------------------------------------------------------------------
+
+function renderOrders() {
+  const body = byId("pending-orders").tBodies[0];
+  body.replaceChildren(...state.orders.map(orderRow));
+  byId("pending-empty").hidden = state.orders.length > 0;
+  byId("pending-count").textContent = String(state.orders.length);
+  renderChartLines();
+}
+
+function orderRow(o) {
+  const cancel = el("button", { type: "button", className: "row-button cancel-order" }, "Cancel");
+  cancel.addEventListener("click", () => cancelOrder(o.orderId, cancel));
+  const long = o.direction === "LONG";
+  return el(
+    "tr",
+    { dataset: { orderId: o.orderId, asset: o.asset } },
+    el("td", { className: "when" }, dateTime(o.placedAt)),
+    el("td", { className: "sym" }, o.asset.replace("_", "/")),
+    el("td", { className: long ? "side up" : "side down" }, long ? "Long" : "Short"),
+    el("td", {}, o.type === "LIMIT" ? "Limit" : "Stop"),
+    el("td", { className: "num price", dataset: { value: o.price.toString() } }, price(o.asset, o.price)),
+    usdEl("td", { className: "num" }, o.margin),
+    el("td", { className: "num" }, formatLeverage(o.leverage)),
+    el("td", { className: "num" }, o.stopLossPrice ? price(o.asset, o.stopLossPrice) : "—"),
+    el("td", { className: "num" }, o.takeProfitPrice ? price(o.asset, o.takeProfitPrice) : "—"),
+    el("td", { className: "num" }, o.trailingDistance ? price(o.asset, o.trailingDistance) : "—"),
+    el("td", { className: "when" }, o.expiresAt ? dateTime(o.expiresAt) : "—"),
+    el("td", { className: "act" }, cancel, el("span", { className: "row-error", role: "alert" })),
+  );
+}
+
+async function cancelOrder(orderId, button) {
+  const error = button.closest("tr").querySelector(".row-error");
+  error.textContent = "";
+  button.disabled = true;
+  try {
+    await api("DELETE", `/api/v1/orders/${encodeURIComponent(orderId)}`, undefined,
+      { idempotencyKey: newIdempotencyKey() });
+    state.orders = state.orders.filter((o) => o.orderId !== orderId);
+    renderOrders();
+    refresh();
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.status === 401) {
+      signedOut("Your session ended; sign in again.");
+      return;
+    }
+    error.textContent = err.message;
+    button.disabled = false;
+    refresh(); // filled or expired meanwhile
+  }
 }
 
 /** Update mark price and PnL cells of the positions in ``assets`` (all when null). */
@@ -553,6 +825,7 @@ function renderMarks(assets) {
     if (p === null) cell.textContent = "—";
     else {
       setSigned(cell, p, formatUsd(p, { sign: true }));
+      cell.title = `${formatUsdExact(p, { sign: true })} USD`;
       cell.dataset.value = p.toString();
     }
   }
@@ -593,10 +866,7 @@ async function closeTrade(tradeId, button) {
 /** Move a trade from open to closed and set the balance, from a close answer or an event. */
 function applyClosed(closed, balance) {
   const wasOpen = state.open.delete(closed.tradeId);
-  if (!state.closed.some((c) => c.tradeId === closed.tradeId)) {
-    state.closed.unshift(closed);
-    state.closed.length = Math.min(state.closed.length, CLOSED_LIMIT);
-  }
+  state.closed = mergeClosed([closed], state.closed); // parts of one trade share its tradeId
   if (state.balance && balance !== undefined && balance !== null) {
     state.balance.free = balance;
     if (wasOpen) state.balance.locked -= closed.margin;
@@ -613,22 +883,24 @@ function renderClosed() {
     ...state.closed.map((t) =>
       el(
         "tr",
-        { dataset: { tradeId: t.tradeId, reason: t.reason || "" } },
+        { dataset: { tradeId: t.tradeId, reason: t.reason || "", margin: t.margin.toString() } },
         el("td", { className: "when" }, dateTime(t.closedAt)),
         el("td", { className: "sym" }, t.asset.replace("_", "/")),
         el("td", { className: t.direction === "LONG" ? "side up" : "side down" },
           t.direction === "LONG" ? "Long" : "Short"),
-        el("td", { className: "num" }, formatUsd(t.margin)),
+        usdEl("td", { className: "num" }, t.margin),
         el("td", { className: "num" }, formatLeverage(t.leverage)),
         el("td", { className: "num" }, price(t.asset, t.entryPrice)),
         el("td", { className: "num exit" }, price(t.asset, t.exitPrice)),
-        el("td", { className: "reason" }, REASONS[t.reason] || t.reason || ""),
+        el("td", { className: "reason" },
+          (REASONS[t.reason] || t.reason || "") + (t.remainingMargin ? " (part)" : "")),
         el(
           "td",
           {
             className: `num pnl ${t.pnl > 0n ? "up" : t.pnl < 0n ? "down" : ""}`,
             // what was credited back (margin + pnl); marginReturned is only the margin's share
             dataset: { value: t.pnl.toString(), returned: (t.totalReturn ?? 0n).toString() },
+            title: `${formatUsdExact(t.pnl, { sign: true })} USD`,
           },
           formatUsd(t.pnl, { sign: true }),
         ),
@@ -662,6 +934,36 @@ function onEvent(event, id) {
     }
     logEvent("open", `Opened ${side} ${asset} at ${price(event.asset, ev.entryPrice)}, ` +
       `margin ${formatUsd(ev.margin)} USD, ${formatLeverage(ev.leverage)}.`, event);
+  } else if (type.startsWith("ORDER_")) {
+    const kind = (event.orderType || "").toLowerCase();
+    const at = price(event.asset, fromWire(event.orderPrice, Number(event.priceDecimals)));
+    const what = {
+      ORDER_PLACED: `Placed ${side} ${kind} order ${asset} at ${at}; ${formatUsd(ev.margin)} USD reserved.`,
+      ORDER_FILLED: `Filled: ${side} ${kind} order ${asset} at ${price(event.asset, ev.entryPrice)}.`,
+      ORDER_CANCELLED: `Cancelled ${side} ${kind} order ${asset} at ${at}; ${formatUsd(ev.margin)} USD released.`,
+      ORDER_EXPIRED: `Expired: ${side} ${kind} order ${asset} at ${at}; ${formatUsd(ev.margin)} USD released.`,
+      ORDER_REJECTED: `Rejected at fill: ${side} ${kind} order ${asset} (${event.reason}); ` +
+        `${formatUsd(ev.margin)} USD released.`,
+    }[type];
+    if (what) logEvent(type === "ORDER_REJECTED" ? "warn" : "info", what, event);
+  } else if (type === "TRADE_MODIFIED") {
+    const parts = [];
+    if (ev.stopLossPrice) parts.push(`stop-loss ${price(event.asset, ev.stopLossPrice)}`);
+    if (ev.takeProfitPrice) parts.push(`take-profit ${price(event.asset, ev.takeProfitPrice)}`);
+    if (ev.trailingDistance) parts.push(`trailing ${price(event.asset, ev.trailingDistance)}`);
+    logEvent("info", `Amended ${side} ${asset}: ${parts.length ? parts.join(", ") : "no exits"}.`, event);
+  } else if (type === "TRADE_CLOSED" && event.closedMargin) {
+    const part = {
+      tradeId: ev.tradeId, asset: ev.asset, direction: ev.direction, margin: ev.closedMargin,
+      leverage: ev.leverage, entryPrice: ev.entryPrice, exitPrice: ev.exitPrice, pnl: ev.pnl,
+      marginReturned: ev.marginReturned, totalReturn: ev.totalReturn, reason: type,
+      remainingMargin: ev.remainingMargin, closedAt: ev.closedAt,
+    };
+    state.closed = mergeClosed([part], state.closed);
+    renderClosed();
+    logEvent("close", `Closed ${formatUsd(ev.closedMargin)} USD of ${side} ${asset} at ` +
+      `${price(event.asset, ev.exitPrice)}; PnL ${formatUsd(ev.pnl, { sign: true })} USD, ` +
+      `${formatUsd(ev.remainingMargin)} USD still open.`, event);
   } else if (REASONS[type]) {
     const closed = {
       tradeId: ev.tradeId, asset: ev.asset, direction: ev.direction, margin: ev.margin,
@@ -675,6 +977,8 @@ function onEvent(event, id) {
       TRADE_STOP_LOSS: `Stop-loss hit: ${side} ${asset} closed at ${exit}`,
       TRADE_TAKE_PROFIT: `Take-profit hit: ${side} ${asset} closed at ${exit}`,
       TRADE_LIQUIDATED: `Liquidated: ${side} ${asset} at ${exit}`,
+      TRADE_TRAILING_STOP: `Trailing stop hit: ${side} ${asset} closed at ${exit}`,
+      TRADE_FORCE_CLOSED: `Closed by the operator: ${side} ${asset} at ${exit}`,
     }[type];
     logEvent(type === "TRADE_CLOSED" ? "close" : type.toLowerCase().replace("trade_", ""),
       `${what}; PnL ${formatUsd(closed.pnl, { sign: true })} USD, balance ${formatUsd(ev.balance)} USD.`,

@@ -2,10 +2,22 @@
 // the internet), candles of the bid: the last few hundred of the chosen interval loaded from
 // GET /api/v1/candles (built by the server from the price stream), then the live candle updated
 // from the ticks, on the same UTC-aligned buckets as the server's. The selected asset's open
-// positions are drawn as price lines (entry, stop-loss, take-profit, liquidation), and the price
-// scale takes them in, so they stay in view.
+// positions are drawn as price lines (entry, stop-loss, take-profit, liquidation, trailing stop,
+// pending orders), and the price scale takes them in, so they stay in view. A stop-loss or
+// take-profit line can be dragged: dropped, it calls onLineDrop(line, priceText) with the price
+// as exact decimal text at the asset's precision (the app amends the trade; the engine decides).
+// Prices on the axis are at the asset's precision with thousands separators, like the page's.
 
 import { fromWire, toChartNumber } from "./money.js";
+
+const GRAB_PX = 6; // how near (in pixels) a press must be to a line to pick it up
+
+/** A float price of the chart as text at ``places`` decimals with thousands separators. */
+export function axisPrice(value, places) {
+  const [whole, frac] = Math.abs(value).toFixed(places).split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return (value < 0 ? "-" : "") + (frac ? `${grouped}.${frac}` : grouped);
+}
 
 const LIBRARY = "../vendor/lightweight-charts.js";
 export const INTERVALS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
@@ -42,7 +54,15 @@ export class PriceChart {
     this.decimals = 4;
     this.candles = new Map(); // asset -> [{time, open, high, low, close}] of this.interval
     this.lines = [];
+    this.lineSpecs = [];
     this.linePrices = [];
+    this.dragging = null; // {index, price} while a line is being dragged
+    this.onLineDrop = null; // (line spec, price text) => void
+    // For tests and curious readers: each line's kind, trade and y coordinate in the chart.
+    container.priceLines = () => this.lineSpecs.map((line, i) => ({
+      kind: line.kind, tradeId: line.tradeId, draggable: Boolean(line.draggable),
+      price: this.linePrices[i], y: this.series ? this.series.priceToCoordinate(this.linePrices[i]) : null,
+    }));
     this.interval = "1m";
     this.loader = null; // async (asset, interval, limit) -> candles of GET /api/v1/candles
     this.loading = 0;
@@ -129,7 +149,58 @@ export class PriceChart {
         };
       },
     });
+    this.bindDrag();
     return true;
+  }
+
+  /** Drag a stop-loss or take-profit line with the mouse (or a pen or finger). */
+  bindDrag() {
+    const box = this.container;
+    const yOf = (ev) => ev.clientY - box.getBoundingClientRect().top;
+    box.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0) return;
+      const y = yOf(ev);
+      let best = null;
+      this.lineSpecs.forEach((line, index) => {
+        if (!line.draggable) return;
+        const at = this.series.priceToCoordinate(this.linePrices[index]);
+        const off = at === null ? Infinity : Math.abs(at - y);
+        if (off <= GRAB_PX && (!best || off < best.off)) best = { index, off };
+      });
+      if (!best) return;
+      this.dragging = { index: best.index, price: this.linePrices[best.index] };
+      this.chart.applyOptions({ handleScroll: false, handleScale: false });
+      box.setPointerCapture?.(ev.pointerId);
+      box.style.cursor = "ns-resize";
+      ev.preventDefault();
+      ev.stopPropagation();
+    }, true);
+    box.addEventListener("pointermove", (ev) => {
+      if (!this.dragging) {
+        const y = yOf(ev);
+        const near = this.lineSpecs.some((line, i) => line.draggable &&
+          Math.abs((this.series.priceToCoordinate(this.linePrices[i]) ?? Infinity) - y) <= GRAB_PX);
+        box.style.cursor = near ? "ns-resize" : "";
+        return;
+      }
+      const price = this.series.coordinateToPrice(yOf(ev));
+      if (price === null || !(price > 0)) return;
+      this.dragging.price = price;
+      this.lines[this.dragging.index].applyOptions({ price });
+    }, true);
+    const drop = (ev) => {
+      if (!this.dragging) return;
+      const { index, price } = this.dragging;
+      this.dragging = null;
+      this.chart.applyOptions({ handleScroll: true, handleScale: true });
+      box.style.cursor = "";
+      const line = this.lineSpecs[index];
+      const text = Math.abs(price).toFixed(Math.min(this.decimals, 8));
+      if (price !== this.linePrices[index] && this.onLineDrop) this.onLineDrop(line, text);
+      ev.stopPropagation();
+    };
+    box.addEventListener("pointerup", drop, true);
+    box.addEventListener("pointercancel", drop, true);
   }
 
   /** Record a tick of any asset; draw it when that asset is on screen. */
@@ -184,7 +255,9 @@ export class PriceChart {
     if (this.asset !== asset) return;
     const shown = Math.min(decimals, 8);
     this.series.applyOptions({
-      priceFormat: { type: "price", precision: shown, minMove: 1 / 10 ** shown },
+      priceFormat: {
+        type: "custom", minMove: 1 / 10 ** shown, formatter: (p) => axisPrice(p, shown),
+      },
     });
     this.series.setData((this.candles.get(asset) || []).map((bar) => ({ ...bar })));
     this.chart.timeScale().scrollToRealTime();
@@ -196,14 +269,19 @@ export class PriceChart {
     if (!this.series) return;
     for (const line of this.lines) this.series.removePriceLine(line);
     const { LineStyle } = this.lib;
-    const colors = { entry: "#6ea8ff", sl: "#ef4f5f", tp: "#1fbf75", liq: "#f5a524" };
+    const colors = {
+      entry: "#6ea8ff", sl: "#ef4f5f", tp: "#1fbf75", liq: "#f5a524", trail: "#d16bff", order: "#c8d0e0",
+    };
+    this.dragging = null;
+    this.lineSpecs = lines;
     this.linePrices = lines.map((line) => toChartNumber(line.price, this.decimals));
     this.lines = lines.map((line) =>
       this.series.createPriceLine({
         price: toChartNumber(line.price, this.decimals),
         color: colors[line.kind] || "#aab4c8",
-        lineWidth: 1,
-        lineStyle: line.kind === "entry" ? LineStyle.Solid : LineStyle.Dashed,
+        lineStyle: line.kind === "entry" ? LineStyle.Solid
+          : line.kind === "order" ? LineStyle.Dotted : LineStyle.Dashed,
+        lineWidth: line.draggable ? 2 : 1,
         axisLabelVisible: true,
         title: line.title,
       }),

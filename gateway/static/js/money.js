@@ -43,10 +43,26 @@ export function formatDecimal(value, decimals, { minFrac = 0, group = false } = 
   return frac ? `${sign}${whole}.${frac}` : `${sign}${whole}`;
 }
 
-/** USD units (4 decimals) for display: at least 2 decimals, never rounded. */
-export function formatUsd(value, { sign = false } = {}) {
+/** USD units (4 decimals) exactly: at least 2 decimals, never rounded (hover and details). */
+export function formatUsdExact(value, { sign = false } = {}) {
   const text = formatDecimal(value, USD_DECIMALS, { minFrac: 2, group: true });
   return sign && BigInt(value) > 0n ? `+${text}` : text;
+}
+
+const UNITS_PER_CENT = 10n ** BigInt(USD_DECIMALS - 2);
+
+/**
+ * USD units for display: 2 decimals, half a cent rounded away from zero, grouped thousands
+ * ("1,234.57"); the exact amount goes in the element's title (formatUsdExact).
+ */
+export function formatUsd(value, { sign = false } = {}) {
+  const v = BigInt(value);
+  const magnitude = v < 0n ? -v : v;
+  const cents = (magnitude + UNITS_PER_CENT / 2n) / UNITS_PER_CENT;
+  const text = formatDecimal(cents, 2, { minFrac: 2, group: true });
+  if (cents === 0n) return text;
+  if (v < 0n) return `-${text}`;
+  return sign ? `+${text}` : text;
 }
 
 /** A price in its asset's decimals, with all of them shown so that columns line up. */

@@ -1,5 +1,5 @@
-// The order ticket: asset, long/short, margin, leverage (1x-100x), optional stop-loss and
-// take-profit. Before sending it shows the entry (ask for a long, bid for a short), the position
+// The order ticket: asset, long/short, Market / Limit / Stop (a pending order at a price),
+// margin, leverage (1x-100x), optional stop-loss, take-profit and trailing stop distance. Before sending it shows the entry (ask for a long, bid for a short), the position
 // size and the liquidation price, computed exactly as the engine will; after sending it shows
 // the engine's refusal next to the field it concerns.
 
@@ -25,12 +25,24 @@ const LABELS = {
   stopLossPrice: "stop-loss",
   takeProfitPrice: "take-profit",
   expectedPrice: "expected price",
+  trailingDistance: "trailing distance",
+  price: "order price",
 };
-export const FIELDS = ["asset", "direction", "margin", "leverage", "stopLossPrice", "takeProfitPrice"];
+export const FIELDS = [
+  "asset", "direction", "price", "margin", "leverage", "stopLossPrice", "takeProfitPrice",
+  "trailingDistance",
+];
+// Where a pending order must wait (else it would fill at once and the engine refuses it).
+const PRICE_HINTS = {
+  "LONG LIMIT": "below the ask", "LONG STOP": "above the ask",
+  "SHORT LIMIT": "above the bid", "SHORT STOP": "below the bid",
+};
 
 /** A server message in the ticket's words: "stopLossPrice must be ..." -> "stop-loss must be ...". */
 function plain(message) {
-  return message.replace(/\b(stopLossPrice|takeProfitPrice|expectedPrice)\b/g, (name) => LABELS[name]);
+  return message.replace(
+    /\b(stopLossPrice|takeProfitPrice|expectedPrice|trailingDistance)\b/g, (name) => LABELS[name],
+  );
 }
 
 export class Ticket {
@@ -39,9 +51,11 @@ export class Ticket {
    * onOpened(tradeView): called with the engine's view of the new trade.
    * onUnauthorized(): the session is gone.
    */
-  constructor({ market, onOpened, onUnauthorized, onAssetChange }) {
+  constructor({ market, onOpened, onPlaced, onUnauthorized, onAssetChange }) {
     this.market = market;
     this.onOpened = onOpened;
+    this.onPlaced = onPlaced;
+    this.orderType = "MARKET";
     this.onUnauthorized = onUnauthorized;
     this.onAssetChange = onAssetChange;
     this.direction = "LONG";
@@ -53,6 +67,8 @@ export class Ticket {
     this.range = byId("ticket-leverage-range");
     this.stopLoss = byId("ticket-sl");
     this.takeProfit = byId("ticket-tp");
+    this.price = byId("ticket-price");
+    this.trailing = byId("ticket-trail");
     this.submit = byId("ticket-submit");
     this.status = byId("ticket-status");
     this.inputs = {
@@ -60,6 +76,8 @@ export class Ticket {
       leverage: this.leverage,
       stopLossPrice: this.stopLoss,
       takeProfitPrice: this.takeProfit,
+      price: this.price,
+      trailingDistance: this.trailing,
     };
     this.bind();
   }
@@ -67,6 +85,9 @@ export class Ticket {
   bind() {
     for (const button of this.form.querySelectorAll("[data-direction]")) {
       button.addEventListener("click", () => this.setDirection(button.dataset.direction));
+    }
+    for (const button of this.form.querySelectorAll("[data-order-type]")) {
+      button.addEventListener("click", () => this.setOrderType(button.dataset.orderType));
     }
     this.range.addEventListener("input", () => {
       this.leverage.value = this.range.value;
@@ -120,13 +141,28 @@ export class Ticket {
       button.setAttribute("aria-checked", String(button.dataset.direction === this.direction));
     }
     const long = this.direction === "LONG";
-    this.submit.textContent = long ? "Open long" : "Open short";
+    const pending = this.orderType !== "MARKET";
+    const kind = this.orderType === "LIMIT" ? "limit" : "stop";
+    this.submit.textContent = pending
+      ? `Place ${long ? "long" : "short"} ${kind} order` : long ? "Open long" : "Open short";
+    byId("ticket-price-hint").textContent = pending
+      ? PRICE_HINTS[`${this.direction} ${this.orderType}`] : "";
     this.submit.classList.toggle("long", long);
     this.submit.classList.toggle("short", !long);
     this.clearError("direction");
     this.clearError("stopLossPrice");
     this.clearError("takeProfitPrice");
     this.preview();
+  }
+
+  setOrderType(kind) {
+    this.orderType = ["LIMIT", "STOP"].includes(kind) ? kind : "MARKET";
+    for (const button of this.form.querySelectorAll("[data-order-type]")) {
+      button.setAttribute("aria-checked", String(button.dataset.orderType === this.orderType));
+    }
+    byId("ticket-price-field").hidden = this.orderType === "MARKET";
+    this.clearError("price");
+    this.setDirection(this.direction); // the button's words and the hint follow the type
   }
 
   changed(name) {
@@ -176,6 +212,11 @@ export class Ticket {
     if (decimals !== null) {
       values.stopLossPrice = amount("stopLossPrice", decimals, "stop-loss");
       values.takeProfitPrice = amount("takeProfitPrice", decimals, "take-profit");
+      values.trailingDistance = amount("trailingDistance", decimals, "trailing distance");
+      values.price = this.orderType === "MARKET" ? null : amount("price", decimals, "order price");
+      if (this.orderType !== "MARKET" && values.price === null && !errors.price) {
+        errors.price = "enter the order's price";
+      }
     }
     return { values, errors };
   }
@@ -188,7 +229,8 @@ export class Ticket {
     const sizeNode = byId("preview-size");
     const liqNode = byId("preview-liq");
     const long = this.direction === "LONG";
-    byId("preview-side").textContent = long ? "(ask)" : "(bid)";
+    byId("preview-side").textContent = this.orderType !== "MARKET" ? "(order price)"
+      : long ? "(ask)" : "(bid)";
     const { values, errors } = this.read();
     // Format problems show while typing, but "required" ones only once the user sends.
     if (editing && errors[editing] && this.inputs[editing].value.trim()) {
@@ -196,7 +238,8 @@ export class Ticket {
     }
     const quote = this.market.quote(values.asset);
     const decimals = this.decimals();
-    const entry = quote ? (long ? quote.ask : quote.bid) : null;
+    const entry = this.orderType !== "MARKET" && values.price
+      ? values.price : quote ? (long ? quote.ask : quote.bid) : null;
     entryNode.textContent = entry !== null ? formatPrice(entry, decimals) : "—";
     entryNode.dataset.value = entry !== null ? entry.toString() : "";
     const ok = values.margin !== null && values.leverage !== null;
@@ -260,6 +303,15 @@ export class Ticket {
     };
     if (values.stopLossPrice !== null) body.stopLossPrice = wireAmount(values.stopLossPrice, decimals);
     if (values.takeProfitPrice !== null) body.takeProfitPrice = wireAmount(values.takeProfitPrice, decimals);
+    if (values.trailingDistance !== null) {
+      body.trailingDistance = wireAmount(values.trailingDistance, decimals);
+    }
+    const pending = this.orderType !== "MARKET";
+    if (pending) {
+      body.type = this.orderType;
+      body.price = wireAmount(values.price, decimals);
+    }
+    const path = pending ? "/api/v1/orders" : "/api/v1/trade/create";
     const key = newIdempotencyKey(); // one key for this order and all its retries
     this.sending = true;
     this.submit.disabled = true;
@@ -268,7 +320,7 @@ export class Ticket {
       let trade = null;
       for (let attempt = 0; ; attempt += 1) {
         try {
-          trade = await api("POST", "/api/v1/trade/create", body, { idempotencyKey: key });
+          trade = await api("POST", path, body, { idempotencyKey: key });
           break;
         } catch (err) {
           const retriable = err instanceof ApiError && (err.status === 504 || err.status === 0);
@@ -278,13 +330,23 @@ export class Ticket {
         }
       }
       const side = values.direction === "LONG" ? "long" : "short";
+      this.stopLoss.value = "";
+      this.takeProfit.value = "";
+      this.trailing.value = "";
+      if (pending) {
+        this.note(
+          `Placed ${side} ${this.orderType.toLowerCase()} order ${values.asset.replace("_", "/")} ` +
+            `at ${formatPrice(values.price, decimals)}; margin reserved until it fills.`,
+        );
+        this.price.value = "";
+        this.onPlaced?.(trade);
+        return;
+      }
       this.note(
         `Opened ${side} ${values.asset.replace("_", "/")} at ` +
           `${formatPrice(fromWire(trade.entryPrice, decimals), decimals)}, ` +
           `${formatLeverage(BigInt(trade.leverageTenths ?? values.leverage))}.`,
       );
-      this.stopLoss.value = "";
-      this.takeProfit.value = "";
       this.onOpened?.(trade);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
