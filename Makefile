@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv up test lint bench clean web web-or-skip browser promtool
+.PHONY: venv up test lint bench clean web web-or-skip browser promtool mutate
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(PY) bench/engine_streams.py
 	$(PY) bench/worker_pg.py
 	$(PY) bench/gateway_http.py
+
+# Mutation testing of the engine core (tools/mutate.py): long, so not part of make test.
+mutate: $(STAMP)
+	$(PY) tools/mutate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis web/node_modules gateway/static/vendor

@@ -15,10 +15,12 @@ from engine.messages import Command, PriceItem
 from engine.state import dump_state, load_state
 from engine.wire import encode_command, encode_event, encode_price_batch, encode_response
 from tests.engine.driver import as_bytes, human
+from tests.engine.scenarios import model_pnl
 
 ASSETS = ["BTC_USDC", "ETH_USDC"]
 EMAILS = ["a@x.io", "b@x.io", "c@x.io"]
 P = 10_000
+EXITS = (m.TRADE_STOP_LOSS, m.TRADE_TAKE_PROFIT, m.TRADE_LIQUIDATED)
 READS = (m.GET_BALANCE, m.GET_USD_BALANCE, m.GET_OPEN_TRADES, m.GET_CLOSED_TRADES)
 
 
@@ -38,6 +40,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.ms = 1_000
         self.n = 0
         self.orders = 0
+        self.seq = 0  # the last seq seen: every output must carry the next one
         # orderId -> (email, command, first answer)
         self.answers: dict[str, tuple[str, str, m.Response]] = {}
 
@@ -51,6 +54,9 @@ class EngineMachine(RuleBasedStateMachine):
         raw = as_bytes(fields)
         apply = self.engine.apply_price_entry if kind == "p" else self.engine.apply_command_entry
         out = apply(entry_id, raw)
+        for output in out:
+            self.seq += 1
+            assert output.seq == self.seq
         if self.shadow is not None:
             shadow_apply = (
                 self.shadow.apply_price_entry if kind == "p" else self.shadow.apply_command_entry
@@ -75,8 +81,72 @@ class EngineMachine(RuleBasedStateMachine):
         spread=st.integers(0, 3 * P),
     )
     def tick(self, asset: str, bid: int, spread: int) -> None:
-        item = PriceItem(asset, bid, 4, bid, bid + spread)
-        self._apply("p", encode_price_batch([item], "prop", self.ms))
+        self._tick(asset, bid, bid + spread)
+
+    @precondition(lambda self: self.engine.state.prices)
+    @rule(
+        pick=st.integers(0, 1),
+        # quiet ticks, a few percent, and big moves (a crash to a tenth, a tripling)
+        move_bps=st.sampled_from([0, 1, -1, 50, -50, 300, -300, 2_000, -2_000, -9_000, 20_000])
+        | st.integers(-9_999, 30_000),
+        spread_bps=st.sampled_from([0, 0, 1, 10, 100, 500]),
+    )
+    def move(self, pick: int, move_bps: int, spread_bps: int) -> None:
+        """A move relative to the last price, with a spread relative to the new bid."""
+        asset = sorted(self.engine.state.prices)[pick % len(self.engine.state.prices)]
+        last = self.engine.state.prices[asset].bid
+        bid = max(1, last + last * move_bps // 10_000)
+        self._tick(asset, bid, bid + bid * spread_bps // 10_000)
+
+    def _tick(self, asset: str, bid: int, ask: int) -> None:
+        state = self.engine.state
+        before = dict(state.trades)
+        applied = state.ticks_applied
+        item = PriceItem(asset, bid, 4, bid, ask)
+        out = self._apply("p", encode_price_batch([item], "prop", self.ms))
+        if state.ticks_applied == applied:
+            assert out == []
+            return
+        watched = {True: bid, False: ask}  # a LONG's exits watch the bid, a SHORT's the ask
+        for event in out:
+            if event.event_type not in EXITS or event.trade_id not in before:
+                continue  # machines built on this one add events of their own (orders, trailing)
+            trade = before[event.trade_id]
+            price = watched[trade.is_long]
+            assert event.close_price == price
+            assert event.direction == ("LONG" if trade.is_long else "SHORT")
+            level = {
+                m.TRADE_STOP_LOSS: trade.stop_loss,
+                m.TRADE_TAKE_PROFIT: trade.take_profit,
+                m.TRADE_LIQUIDATED: trade.liquidation,
+            }[event.event_type]
+            rising = (event.event_type == m.TRADE_TAKE_PROFIT) == trade.is_long
+            assert level and (price >= level if rising else price <= level)
+            # paid in full, however big the profit; never more than the margin lost
+            profit = model_pnl(
+                trade.margin, trade.leverage, trade.entry_price, price, trade.is_long
+            )
+            total = max(0, trade.margin + profit)
+            assert (event.total_return, event.amount, event.pnl) == (
+                total,
+                total,
+                total - trade.margin,
+            )
+            assert event.margin_returned == min(trade.margin, total)
+        if state.markets.get(asset) == "HALTED":  # an operator's halt: recorded, never fired
+            assert out == []
+            return
+        for trade in state.trades.values():  # nothing is left open past one of its levels
+            if trade.asset != asset or trade.trade_id not in before:  # (a fill of this tick)
+                continue
+            if trade.is_long:
+                assert not (trade.stop_loss and bid <= trade.stop_loss)
+                assert not (trade.take_profit and bid >= trade.take_profit)
+                assert not (trade.liquidation > 0 and bid <= trade.liquidation)
+            else:
+                assert not (trade.stop_loss and ask >= trade.stop_loss)
+                assert not (trade.take_profit and ask <= trade.take_profit)
+                assert ask < trade.liquidation
 
     @rule(
         email=st.sampled_from(EMAILS),
@@ -96,14 +166,94 @@ class EngineMachine(RuleBasedStateMachine):
             data["takeProfitPrice"] = tp
         self._command(m.CREATE_TRADE, email, **data)
 
+    @precondition(lambda self: self.engine.state.prices)
+    @rule(
+        email=st.sampled_from(EMAILS),
+        pick=st.integers(0, 1),
+        long=st.booleans(),
+        margin=st.sampled_from([1, 100 * P, 1_000 * P, 1_000 * P + 1]) | st.integers(1, 500 * P),
+        leverage=st.sampled_from([10, 1000]) | st.integers(10, 1000),
+        # levels at the edges of the spread: on it, a tick either side, inside it, none, zero
+        sl=st.sampled_from(
+            ["none", "zero", "bid-1", "bid", "bid+1", "mid", "ask-1", "ask", "ask+1"]
+        ),
+        tp=st.sampled_from(
+            ["none", "zero", "bid-1", "bid", "bid+1", "mid", "ask-1", "ask", "ask+1"]
+        ),
+    )
+    def create_trade_at_edges(self, email, pick, long, margin, leverage, sl, tp) -> None:
+        """Accepted exactly when the margin fits and each level lies beyond its side."""
+        state = self.engine.state
+        asset = sorted(state.prices)[pick % len(state.prices)]
+        price = state.prices[asset]
+        bid, ask = price.bid, price.ask
+        at = {
+            "zero": 0,
+            "bid-1": bid - 1,
+            "bid": bid,
+            "bid+1": bid + 1,
+            "mid": (bid + ask) // 2,
+            "ask-1": ask - 1,
+            "ask": ask,
+            "ask+1": ask + 1,
+        }
+        data = {"asset": asset, "direction": "LONG" if long else "SHORT", "margin": margin}
+        data["leverage"] = leverage
+        stop, target = at.get(sl, 0), at.get(tp, 0)
+        if sl != "none":
+            data["stopLossPrice"] = stop
+        if tp != "none":
+            data["takeProfitPrice"] = target
+        account = state.accounts.get(email)
+        free = account.free if account else -1
+        out = self._command(m.CREATE_TRADE, email, **data)
+        if long:
+            stop_ok = sl == "none" or 0 < stop < bid
+            target_ok = tp == "none" or target > ask
+        else:
+            stop_ok = sl == "none" or stop > ask
+            target_ok = tp == "none" or 0 < target < bid
+        expected = 0 < margin <= free and stop_ok and target_ok
+        accepted = out[-1].status == m.SUCCESS
+        if state.markets or state.limits:  # an operator's limits may refuse it too
+            assert expected or not accepted, (out[-1].data, data, bid, ask)
+            expected = accepted
+        assert accepted == expected, (out[-1].data, data, bid, ask)
+        if expected:
+            trade = state.trades[f"o{self.orders}"]
+            assert trade.entry_price == (ask if long else bid)
+            assert (trade.stop_loss, trade.take_profit) == (stop, target)
+            (opened,) = [e for e in out[:-1] if e.event_type == m.TRADE_OPENED]
+            assert (opened.event_type, opened.amount, opened.pnl, opened.total_return) == (
+                m.TRADE_OPENED,
+                -margin,
+                0,
+                0,
+            )
+            assert opened.direction == ("LONG" if long else "SHORT")
+            assert opened.balance == free - margin == state.accounts[email].free
+
     @precondition(lambda self: self.engine.state.trades)
     @rule(pick=st.integers(0, 10_000), owner=st.booleans())
     def close_trade(self, pick: int, owner: bool) -> None:
         trades = list(self.engine.state.trades.values())
         trade = trades[pick % len(trades)]
         email = trade.email if owner else "intruder@x.io"
-        self._command(m.CLOSE_TRADE, email, tradeId=trade.trade_id)
+        price = self.engine.state.prices[trade.asset]
+        out = self._command(m.CLOSE_TRADE, email, tradeId=trade.trade_id)
         assert (trade.trade_id in self.engine.state.trades) != owner
+        if owner:  # by hand, a LONG sells at the bid and a SHORT buys back at the ask
+            (event,) = [e for e in out[:-1] if e.event_type == m.TRADE_CLOSED]
+            exit_price = price.bid if trade.is_long else price.ask
+            profit = model_pnl(
+                trade.margin, trade.leverage, trade.entry_price, exit_price, trade.is_long
+            )
+            total = max(0, trade.margin + profit)
+            assert (event.close_price, event.total_return, event.amount) == (
+                exit_price,
+                total,
+                total,
+            )
 
     @rule(
         email=st.sampled_from(EMAILS),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.state import Trade
-from engine.triggers import LIQUIDATION, STOP_LOSS, TAKE_PROFIT, TriggerBook
+from engine.triggers import LIQUIDATION, SEQ_LIMIT, STOP_LOSS, TAKE_PROFIT, TriggerBook
 
 
 def trade(tid: str, seq: int, long: bool, sl: int = 0, tp: int = 0, liq: int = 0) -> Trade:
@@ -148,3 +149,100 @@ def test_the_book_fires_exactly_what_indexing_every_exit_would(
         for t in open_trades.values()
     )
     assert len(book) == can_fire
+
+
+def test_a_nearer_exit_is_never_masked_by_a_farther_one_in_any_index() -> None:
+    """Each index fires from its near end: a level the price crossed fires even when another
+    trade's level beyond it did not."""
+    book = TriggerBook()
+    book.add(trade("Lsl90", 1, True, sl=90))  # long stops: fire at bid <= level
+    book.add(trade("Lsl80", 2, True, sl=80))
+    book.add(trade("Ltp110", 3, True, tp=110))  # long targets: fire at bid >= level
+    book.add(trade("Ltp120", 4, True, tp=120))
+    book.add(trade("Ssl110", 5, False, sl=110, liq=500))  # short stops: fire at ask >= level
+    book.add(trade("Ssl120", 6, False, sl=120, liq=500))
+    book.add(trade("Stp90", 7, False, tp=90, liq=500))  # short targets: fire at ask <= level
+    book.add(trade("Stp80", 8, False, tp=80, liq=500))
+    assert book.fired(bid=85, ask=85) == [
+        (90, 1, STOP_LOSS, "Lsl90"),
+        (90, 7, TAKE_PROFIT, "Stp90"),
+    ]
+    assert book.fired(bid=115, ask=115) == [
+        (110, 3, TAKE_PROFIT, "Ltp110"),
+        (110, 5, STOP_LOSS, "Ssl110"),
+    ]
+
+
+def test_each_index_fires_exactly_at_its_level_and_not_one_tick_before() -> None:
+    book = TriggerBook()
+    book.add(trade("L", 1, True, sl=90, tp=110))
+    book.add(trade("S", 2, False, sl=110, tp=90, liq=500))
+    assert book.fired(bid=91, ask=109) == []
+    assert book.fired(bid=109, ask=109) == []  # the long's target wants bid 110; the short's
+    assert book.fired(bid=91, ask=91) == []  # target ask 90, its stop ask 110
+    assert book.fired(bid=110, ask=110) == [(110, 1, TAKE_PROFIT, "L"), (110, 2, STOP_LOSS, "S")]
+    book = TriggerBook()
+    book.add(trade("L", 1, True, sl=90, tp=110))
+    book.add(trade("S", 2, False, sl=110, tp=90, liq=500))
+    assert book.fired(bid=90, ask=90) == [(90, 1, STOP_LOSS, "L"), (90, 2, TAKE_PROFIT, "S")]
+
+
+def test_removing_a_trade_forgets_its_id() -> None:
+    book = TriggerBook()
+    kept, gone = trade("kept", 1, True, sl=90), trade("gone", 2, False, tp=90, liq=500)
+    book.add(kept)
+    book.add(gone)
+    book.remove(gone)
+    assert book.trade_ids == {1: "kept"}  # no leak: an ID is held only while indexed
+    assert book.contains(kept) and not book.contains(gone)
+    book.remove(kept)
+    assert book.trade_ids == {} and len(book) == 0
+
+
+def test_add_all_indexes_as_add_does_one_by_one() -> None:
+    trades = [
+        trade("a", 1, True, sl=90, tp=110, liq=50),
+        trade("b", 2, False, sl=110, tp=90, liq=150),
+        trade("c", 3, True, liq=95),
+        trade("d", 4, False, liq=105),
+    ]
+    one, bulk = TriggerBook(), TriggerBook()
+    for t in trades:
+        one.add(t)
+    bulk.add_all(trades)
+    for name in ("long_falls", "long_rises", "short_falls", "short_rises", "trade_ids"):
+        assert list(getattr(bulk, name)) == list(getattr(one, name)), name
+    assert len(bulk) == 6 and all(bulk.contains(t) for t in trades)
+
+
+def test_a_trade_seq_outside_the_keys_range_is_refused() -> None:
+    assert SEQ_LIMIT == 2**38  # below it, (level, seq, kind) packs into one int losslessly
+    book = TriggerBook()
+    book.add(trade("first", 0, True, liq=90))
+    book.add(trade("last", 2**38 - 1, True, sl=80))
+    for seq in (-1, 2**38):
+        with pytest.raises(ValueError, match="out of the index"):
+            book.add(trade("bad", seq, True, sl=70))
+    # the seq-0 liquidation sits exactly at its level's key: it still fires at that level
+    assert book.fired(bid=90, ask=90) == [(90, 0, LIQUIDATION, "first")]
+    assert book.fired(bid=1, ask=1) == [(80, 2**38 - 1, STOP_LOSS, "last")]
+
+
+def test_contains_needs_the_same_trade_id_and_every_exit() -> None:
+    book = TriggerBook()
+    t = trade("t", 1, True, sl=90, tp=110)
+    book.add(t)
+    assert not book.contains(trade("other", 1, True, sl=90, tp=110))
+    assert not book.contains(trade("t", 1, True, sl=90, tp=111))
+    assert book.contains(t)
+
+
+def test_seq_0_exits_fire_at_their_level_and_not_a_tick_before() -> None:
+    """Seq 0 with kind 0 (a liquidation) is the one key equal to a level's bound."""
+    book = TriggerBook()
+    book.add(trade("S", 0, False, liq=101))
+    assert book.fired(bid=100, ask=100) == []
+    assert book.fired(bid=100, ask=101) == [(101, 0, LIQUIDATION, "S")]
+    book.add(trade("L", 0, True, liq=99))
+    assert book.fired(bid=100, ask=100) == []
+    assert book.fired(bid=99, ask=100) == [(99, 0, LIQUIDATION, "L")]
