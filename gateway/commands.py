@@ -1,4 +1,4 @@
-"""One engine command for one HTTP request: its orderId, the call, and the seed's envelope.
+"""One engine command for one HTTP request: its orderId, the call, and the reference envelope.
 
 Status codes: 200 when the engine says success, 422 when it refuses (insufficient balance, an
 unknown or someone else's trade, ...), 504 with the orderId when it does not answer in time,

@@ -183,7 +183,8 @@ def build_document(
         },
         "/api/v1/engine": {
             "post": _engine_op(
-                "Any engine command in the seed's envelope", body=schemas.EngineRequest
+                "Any engine command in the reference protocol's envelope",
+                body=schemas.EngineRequest,
             )
         },
         "/api/v1/trade/create": {

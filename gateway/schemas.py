@@ -134,7 +134,7 @@ class ModifyTradeBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
 
 
 class EngineRequest(msgspec.Struct, forbid_unknown_fields=False):
-    """The seed's envelope ``{command, tradeData?: {...}}``; parameters may also be top-level."""
+    """The reference envelope ``{command, tradeData?: {...}}``; parameters may be top-level."""
 
     command: Literal[
         "CREATE_ACCOUNT",
@@ -176,7 +176,7 @@ class EngineResult(msgspec.Struct):
 
 
 class EngineEnvelope(msgspec.Struct):
-    """What every engine-backed route answers: the seed's envelope."""
+    """What every engine-backed route answers: the reference protocol's envelope."""
 
     success: bool
     orderId: str

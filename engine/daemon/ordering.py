@@ -11,7 +11,7 @@ in rounds; a round may release an entry only once nothing can still appear befor
 Entries above the bound wait in the buffer for a later round. Concatenating the rounds gives the
 same sequence as merging the complete streams, which is what replay does. (This assumes producers
 let Redis choose entry IDs (``XADD *``) and the server clock does not step back; both hold for
-the seed's producers.)
+the reference protocol's producers.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Trading: the seed's ``POST /engine`` envelope and the REST routes beside it.
+"""Trading: the reference protocol's ``POST /engine`` envelope and the REST routes beside it.
 
 Both styles validate with the same Structs and send the same engine commands. A client
 ``Idempotency-Key`` header becomes (user-scoped) the orderId, so a retry returns the original
@@ -50,7 +50,7 @@ def _checked_trade(request: Request, req: CreateTradeRequest) -> dict[str, Any]:
 
 
 async def engine(request: Request) -> Response:
-    """``{command, tradeData?, ...params}``: any engine command, in the seed's envelope.
+    """``{command, tradeData?, ...params}``: any engine command, in the reference envelope.
 
     The reference's requests send the parameters at top level (``{"command": "CREATE_TRADE",
     "asset": ..., "margin": 1000}``); ``tradeData`` (an object, or null for none) works too.

@@ -1,4 +1,4 @@
-"""Stream codecs: seed field names, round trips, and fuzzing that nothing but WireError escapes."""
+"""Stream codecs: the reference field names, round trips, and fuzzing: only WireError escapes."""
 
 from __future__ import annotations
 

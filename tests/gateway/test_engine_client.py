@@ -43,7 +43,7 @@ async def test_concurrent_calls_each_get_their_own_answer(redis_url: str, engine
         )
         assert one == two and one.status == "success"
         assert client.pending == 0
-        # The command went out in the seed's wire format.
+        # The command went out in the reference protocol's wire format.
         entries = await redis.xrange("backend-to-engine", count=1)
         command = decode_command(entries[0][1])
         assert command.command == "CREATE_ACCOUNT" and command.timestamp > 0

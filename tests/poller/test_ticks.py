@@ -1,4 +1,4 @@
-"""bookTicker parsing: exact prices, the seed example, and every kind of bad frame."""
+"""bookTicker parsing: exact prices, the reference example, and every kind of bad frame."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ SEED_DATA = msgspec.json.decode(SEED_FRAME)["data"]
 
 
 def frame(**changes: object) -> bytes:
-    """The seed frame with some data fields changed (None removes one)."""
+    """The reference frame with some data fields changed (None removes one)."""
     data = {k: v for k, v in (SEED_DATA | changes).items() if v is not None}
     return msgspec.json.encode({"stream": f"bookTicker.{data.get('s', 'SOL_USDC')}", "data": data})
 
