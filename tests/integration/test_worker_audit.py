@@ -6,9 +6,6 @@ with their reason."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import asyncpg
 import pytest
@@ -18,7 +15,13 @@ from redis.asyncio import Redis
 from engine import messages as m
 from tests.integration.engine_harness import RESPONSES, EngineProcess, Feeder, wait_for
 from tests.integration.test_worker_reference_tables import TIMEOUT_S, until
-from tests.worker.helpers import all_delivered, pending, worker_config
+from tests.worker.helpers import (
+    all_delivered,
+    groups_exist,
+    pending,
+    worker_config,
+    worker_process,
+)
 
 pytestmark = pytest.mark.slow
 OPS = "ops@x.io"
@@ -31,22 +34,11 @@ async def test_operator_commands_land_in_an_append_only_audit_log(
     config = worker_config(database_url, redis_url)
     aredis = Redis.from_url(redis_url)
     client = sync_redis.Redis.from_url(redis_url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "run", "--consumer", "audit", "--block-ms", "50",
-         "--log-level", "WARNING"],
-        env=os.environ | {"DATABASE_URL": database_url, "REDIS_URL": redis_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    worker = worker_process(database_url, redis_url, "audit")
     engine = EngineProcess(redis_url, tmp_path / "snapshots")
     try:
 
-        async def groups_exist() -> bool:
-            return bool(await aredis.exists(config.commands_stream)) and bool(
-                await aredis.xinfo_groups(config.commands_stream)
-            )
-
-        await until(groups_exist, "the worker's consumer groups", [worker])
+        await until(lambda: groups_exist(aredis, config), "the worker's consumer groups", [worker])
         engine.start(env={"ADMIN_EMAILS": f"{OPS}, boss@x.io"})
         feed = Feeder(client)
         feed.price("BTC_USDC", 600_000_000)

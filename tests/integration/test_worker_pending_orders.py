@@ -6,9 +6,6 @@ rows of their own, amended exits, the reference views, and no dead letter."""
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 
 import asyncpg
 import pytest
@@ -24,7 +21,13 @@ from tests.integration.engine_harness import (
     wait_for,
 )
 from tests.integration.test_worker_reference_tables import TIMEOUT_S, until
-from tests.worker.helpers import all_delivered, pending, worker_config
+from tests.worker.helpers import (
+    all_delivered,
+    groups_exist,
+    pending,
+    worker_config,
+    worker_process,
+)
 
 pytestmark = pytest.mark.slow
 ALICE = "alice@x.io"
@@ -43,22 +46,11 @@ async def test_order_lifecycle_amends_trailing_stop_and_partial_close_become_row
     config = worker_config(database_url, redis_url)
     aredis = Redis.from_url(redis_url)
     client = sync_redis.Redis.from_url(redis_url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "run", "--consumer", "orders", "--block-ms", "50",
-         "--log-level", "WARNING"],
-        env=os.environ | {"DATABASE_URL": database_url, "REDIS_URL": redis_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    worker = worker_process(database_url, redis_url, "orders")
     engine = EngineProcess(redis_url, tmp_path / "snapshots")
     try:
 
-        async def groups_exist() -> bool:
-            return bool(await aredis.exists(config.commands_stream)) and bool(
-                await aredis.xinfo_groups(config.commands_stream)
-            )
-
-        await until(groups_exist, "the worker's consumer groups", [worker])
+        await until(lambda: groups_exist(aredis, config), "the worker's consumer groups", [worker])
         engine.start()
         feed = Feeder(client)
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
 import subprocess
-import sys
 
 import asyncpg
 import pytest
@@ -25,7 +23,13 @@ from engine.config import EngineConfig
 from engine.money import liquidation_level
 from engine.wire import decode_event
 from tests.integration.engine_harness import RESPONSES, EngineProcess, Feeder, wait_for
-from tests.worker.helpers import all_delivered, pending, worker_config
+from tests.worker.helpers import (
+    all_delivered,
+    groups_exist,
+    pending,
+    worker_config,
+    worker_process,
+)
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 120.0
@@ -64,23 +68,12 @@ async def test_documented_tables_after_real_trades(database_url, redis_url, tmp_
     config = worker_config(database_url, redis_url)
     aredis = Redis.from_url(redis_url)
     client = sync_redis.Redis.from_url(redis_url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "run", "--consumer", "ref", "--block-ms", "50",
-         "--log-level", "WARNING"],
-        env=os.environ | {"DATABASE_URL": database_url, "REDIS_URL": redis_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    worker = worker_process(database_url, redis_url, "ref")
     engine = EngineProcess(redis_url, tmp_path / "snapshots", "--snapshot-interval-s", "5")
     try:
 
-        async def groups_exist() -> bool:
-            return bool(await aredis.exists(config.commands_stream)) and bool(
-                await aredis.xinfo_groups(config.commands_stream)
-            )
-
         # The worker's groups exist before any command, so nothing is trimmed before it reads.
-        await until(groups_exist, "the worker's consumer groups", [worker])
+        await until(lambda: groups_exist(aredis, config), "the worker's consumer groups", [worker])
         engine.start()
         feed = Feeder(client)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from typing import Any
 
 import asyncpg
@@ -124,3 +127,22 @@ async def all_delivered(redis: Redis, config: Config) -> bool:
         if group is None or group["last-delivered-id"] != last[0][0]:
             return False
     return True
+
+
+def worker_process(database_url: str, redis_url: str, consumer: str) -> subprocess.Popen[bytes]:
+    """``python -m worker run`` as its own process (quick blocks, warnings only on stderr)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker", "run", "--consumer", consumer, "--block-ms", "50",
+         "--log-level", "WARNING"],
+        env=os.environ | {"DATABASE_URL": database_url, "REDIS_URL": redis_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def groups_exist(redis: Redis, config: Config) -> bool:
+    """True once the worker has created its consumer groups (before any command is sent, so
+    nothing it needs is trimmed before it reads)."""
+    return bool(await redis.exists(config.commands_stream)) and bool(
+        await redis.xinfo_groups(config.commands_stream)
+    )
