@@ -301,7 +301,7 @@ def build_document(
             "1000 is 1000 USD, 230.50 or \"230.5\" a price; leverage is in tenths (10 = 1x). "
             "Answers' data carry exact JSON numbers (5445.0095); /price gives the scaled "
             "integer as a string with its decimal. Live prices and your own events: WebSocket "
-            "/api/v1/ws (see the README and docs/protocol.md).",
+            "/api/v1/ws (see docs/gateway.md and docs/protocol.md).",
         },
         "paths": paths,
         "components": {

@@ -48,7 +48,7 @@ async def _session(ws: WebSocket) -> Session | None:
 
 async def refuse(ws: WebSocket, code: int) -> None:
     """Accept, then close with ``code``: a close before accepting is an HTTP 403 at the
-    handshake, and a client could not tell why; the README promises these codes."""
+    handshake, and a client could not tell why; docs/gateway.md promises these codes."""
     await ws.accept()
     await ws.close(code=code)
 

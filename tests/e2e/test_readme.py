@@ -1,4 +1,5 @@
-"""The README's configuration table names every variable the project reads."""
+"""The configuration table (docs/configuration.md) names every variable the project reads, and
+the README is the front door: the two commands a newcomer needs, and links that lead somewhere."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _table_variables() -> set[str]:
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("## Configuration")
-    section = readme[start : readme.index("\n## ", start + 1)]
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    start = page.index("## Configuration")
+    section = page[start : page.index("\n## ", start + 1)]
     names: set[str] = set()
     for line in section.splitlines():
         if line.startswith("| `"):
@@ -66,3 +67,25 @@ def _part_variables(part: str) -> set[str]:
 def test_every_variable_a_part_reads_is_in_the_table(part: str, module: str) -> None:
     importlib.import_module(module)
     assert _part_variables(part) - _table_variables() == set()
+
+
+def _slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_is_a_front_door_whose_links_all_lead_somewhere() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make up" in readme and "make test" in readme
+    assert len(readme.splitlines()) <= 250
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            assert resolved.exists(), (page.name, target)
+            if anchor and resolved.suffix == ".md":
+                headings = re.findall(r"^#+ (.*)$", resolved.read_text(), re.MULTILINE)
+                assert anchor in {_slug(h) for h in headings}, (page.name, target)
