@@ -77,7 +77,7 @@ def _int_port(environ: Mapping[str, str], name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class StackSettings:
-    """What `make up` can be told through the environment (see the table in docs/configuration.md)."""
+    """What `make up` can be told through the environment (docs/configuration.md, its table)."""
 
     dir: Path
     procfile: Path
