@@ -37,16 +37,6 @@ def parse_decimal(text: str, decimals: int) -> int:
     return -value if negative else value
 
 
-def format_decimal(value: int, decimals: int) -> str:
-    """Format a scaled integer as a plain decimal string (inverse of ``parse_decimal``)."""
-    sign = "-" if value < 0 else ""
-    digits = str(abs(value)).rjust(decimals + 1, "0")
-    if decimals == 0:
-        return sign + digits
-    whole, frac = digits[:-decimals], digits[-decimals:].rstrip("0")
-    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
-
-
 def rescale(value: int, from_decimals: int, to_decimals: int) -> int:
     """Rescale a scaled integer to other decimals; raise when precision would be lost."""
     if from_decimals == to_decimals:

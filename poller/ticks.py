@@ -17,8 +17,9 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
+from engine.amounts import format_amount
 from engine.messages import PriceItem
-from engine.money import AmountError, format_decimal, parse_decimal
+from engine.money import AmountError, parse_decimal
 
 # Why a frame was rejected; one counter per reason.
 REJECT_JSON: Final = "json"  # not JSON at all
@@ -169,9 +170,9 @@ def format_frame(
         "e": "bookTicker",
         "E": event_us,
         "s": spec.symbol,
-        "a": format_decimal(ask, spec.decimals),
+        "a": format_amount(ask, spec.decimals),
         "A": ask_qty,
-        "b": format_decimal(bid, spec.decimals),
+        "b": format_amount(bid, spec.decimals),
         "B": bid_qty,
         "u": str(update_id),
         "T": event_us,

@@ -40,9 +40,9 @@ from devstack.ports import free_port
 from devstack.postgres_server import PostgresServer
 from devstack.process import ChildProcess
 from devstack.redis_server import RedisServer
-from engine.amounts import parse_amount
+from engine.amounts import format_amount, parse_amount
 from engine.messages import PriceItem
-from engine.money import USD_SCALE, format_decimal, liquidation_level
+from engine.money import USD_SCALE, liquidation_level
 from engine.wire import encode_price_batch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
 
 def usd_exact(units: int) -> str:
     """USD units as the page gives them on hover: grouped thousands, at least two decimals."""
-    text = format_decimal(units, 4)
+    text = format_amount(units, 4)
     whole, _, frac = text.partition(".")
     sign = "-" if whole.startswith("-") else ""
     return f"{sign}{int(whole.lstrip('-')):,}.{frac.ljust(2, '0')}"
@@ -383,9 +383,9 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
 
     # The engine's refusal is shown next to the field it concerns: a long's stop-loss above
     # the bid (10% above: the walk cannot get there during the test).
-    page.fill("#ticket-margin", format_decimal(MARGIN, 4))
-    page.fill("#ticket-leverage", format_decimal(LEVERAGE, 1))
-    page.fill("#ticket-sl", format_decimal(_bid(page) * 11 // 10, DECIMALS))
+    page.fill("#ticket-margin", format_amount(MARGIN, 4))
+    page.fill("#ticket-leverage", format_amount(LEVERAGE, 1))
+    page.fill("#ticket-sl", format_amount(_bid(page) * 11 // 10, DECIMALS))
     page.click("#ticket-submit")
     sl_error = page.locator('[data-error-for="stopLossPrice"]')
     expect(sl_error).to_contain_text("below the bid")
@@ -394,7 +394,7 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
 
     # A sensible stop-loss, 5% under the bid. The preview's liquidation price is the engine's.
     stop = _bid(page) * 95 // 100
-    page.fill("#ticket-sl", format_decimal(stop, DECIMALS))
+    page.fill("#ticket-sl", format_amount(stop, DECIMALS))
     expect(sl_error).to_be_empty()
     entry, liq = page.evaluate(
         "() => [document.getElementById('preview-entry').dataset.value,"
@@ -438,7 +438,7 @@ def test_trader_signs_in_watches_prices_trades_and_sees_a_stop_loss(
     stopped = page.locator('#events li[data-type="TRADE_STOP_LOSS"]')
     for _attempt in range(8):
         stop = _bid(page) - 1
-        page.fill("#ticket-sl", format_decimal(stop, DECIMALS))
+        page.fill("#ticket-sl", format_amount(stop, DECIMALS))
         page.click("#ticket-submit")
         page.wait_for_function(
             "() => document.querySelector('[data-error-for=\"stopLossPrice\"]').textContent"
@@ -534,7 +534,7 @@ def _sign_in(page: Any, stack: Stack, who: str) -> None:
 
 
 def _price_text(value: int) -> str:
-    return format_decimal(value, DECIMALS)
+    return format_amount(value, DECIMALS)
 
 
 def _line(page: Any, kind: str) -> dict[str, Any]:

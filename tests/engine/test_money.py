@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.amounts import format_amount
 from engine.money import (
     AmountError,
-    format_decimal,
     liquidation_level,
     liquidation_threshold,
     parse_decimal,
@@ -22,7 +22,7 @@ from engine.money import (
 
 @given(st.integers(-(10**20), 10**20), st.integers(0, 12))
 def test_format_then_parse_round_trips(value: int, decimals: int) -> None:
-    assert parse_decimal(format_decimal(value, decimals), decimals) == value
+    assert parse_decimal(format_amount(value, decimals), decimals) == value
 
 
 @given(
@@ -95,7 +95,7 @@ def test_liquidation_level_is_the_exact_first_price_reaching_the_threshold(
     ],
 )
 def test_format_decimal_of_zero_negatives_and_short_values(value, decimals, text) -> None:
-    assert format_decimal(value, decimals) == text
+    assert format_amount(value, decimals) == text
     assert parse_decimal(text, decimals) == value
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.amounts import format_amount
 from engine.messages import PriceItem
-from engine.money import format_decimal
 from poller.ticks import (
     REJECT_FEED_ERROR,
     REJECT_JSON,
@@ -127,9 +127,9 @@ def test_bad_frame_is_rejected_with_its_reason(raw: bytes, reason: str):
 
 @given(value=st.integers(min_value=1, max_value=10**30), decimals=st.integers(0, 18))
 def test_scaled_price_round_trips_through_its_decimal_string(value: int, decimals: int):
-    text = format_decimal(value, decimals)
+    text = format_amount(value, decimals)
     assert scaled_price(text, decimals) == value
-    assert format_decimal(scaled_price(text, decimals), decimals) == text
+    assert format_amount(scaled_price(text, decimals), decimals) == text
 
 
 @given(
