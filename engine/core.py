@@ -342,13 +342,8 @@ class Engine:
         asset, is_long, margin, leverage, entry, stop_loss, take_profit = validate_open(
             data, account.free, state.prices, state.now_ms, config
         )
-        if state.markets:
-            check_can_open(state.markets, asset)
-        if state.limits:
-            held = self.user_trades.get(account.email, {})
-            same = sum(1 for t in held.values() if t.asset == asset)
-            interest = self.open_interest.get(asset, 0)
-            check_limits(state.limits, asset, margin, leverage, interest, (len(held), same))
+        if state.markets or state.limits:
+            self.check_new_risk(asset, account.email, margin, leverage)
         trailing = 0  # hook: a trailing stop (engine/order_commands)
         if data.trailingDistance is not None:
             trailing = self.desk.trailing_distance(data.trailingDistance, asset)
@@ -481,6 +476,18 @@ class Engine:
             return result
 
         return guarded
+
+    def check_new_risk(self, asset: str, email: str, margin: int, leverage: int) -> None:
+        """Refuse a new position (a trade or an order's fill) that the asset's market state or
+        an operator's limit forbids; run before any mutation."""
+        state = self.state
+        if state.markets:
+            check_can_open(state.markets, asset)
+        if state.limits:
+            held = self.user_trades.get(email, {})
+            same = sum(1 for t in held.values() if t.asset == asset)
+            interest = self.open_interest.get(asset, 0)
+            check_limits(state.limits, asset, margin, leverage, interest, (len(held), same))
 
     def set_market(
         self, asset: str, market_state: str, reason: str, order_id: str, outputs: list[Output]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine import messages as m
-from engine.markets import check_can_open, check_limits, check_not_halted
+from engine.markets import check_not_halted
 from engine.messages import Command, Event, Output
 from engine.money import liquidation_level, pnl
 from engine.orders import (
@@ -118,7 +118,7 @@ class OrderDesk:
             trailing,
             expires,
         ) = validate_order(data, account.free, state.prices, state.now_ms, self.config)
-        self._check_open(asset, account.email, margin, leverage)
+        self.engine.check_new_risk(asset, account.email, margin, leverage)
         order_id = command.order_id
         if order_id in state.trades or order_id in state.pending:
             raise Rejected("DUPLICATE_ORDER_ID", "orderId is the ID of an open trade", "orderId")
@@ -323,7 +323,7 @@ class OrderDesk:
                 reason = "tradeId in use by an open trade"
             if not reason and (state.markets or state.limits):
                 try:  # the market and the limits as they are now, as for CREATE_TRADE
-                    self._check_open(asset, order.email, order.margin, order.leverage)
+                    self.engine.check_new_risk(asset, order.email, order.margin, order.leverage)
                 except Rejected as exc:
                     reason = exc.message
             if reason:
@@ -413,17 +413,6 @@ class OrderDesk:
         return out
 
     # --- internals -----------------------------------------------------------------------------
-
-    def _check_open(self, asset: str, email: str, margin: int, leverage: int) -> None:
-        """The operator's market state and limits, as CREATE_TRADE checks them."""
-        state, engine = self.state, self.engine
-        if state.markets:
-            check_can_open(state.markets, asset)
-        if state.limits:
-            held = engine.user_trades.get(email, {})
-            same = sum(1 for t in held.values() if t.asset == asset)
-            interest = engine.open_interest.get(asset, 0)
-            check_limits(state.limits, asset, margin, leverage, interest, (len(held), same))
 
     def _replace_trade(self, new: Trade) -> None:
         self.state.trades[new.trade_id] = new

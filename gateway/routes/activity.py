@@ -9,6 +9,8 @@ decimal text in human units (USD, the asset's price units); times are ms.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,22 +29,28 @@ def _page_args(request: Request) -> tuple[int, str | None]:
     return (history.DEFAULT_LIMIT if limit is None else limit), request.query_params.get("cursor")
 
 
+async def _page(request: Request, read: Any) -> Any:
+    """One page of the signed-in user's history from PostgreSQL, with the routes' errors: a bad
+    cursor is a 400 naming it, an unreachable database a 503."""
+    session = await guard(request, auth=True)
+    assert session is not None
+    limit, cursor = _page_args(request)
+    try:
+        return await read(
+            await _market(request).pool(), session.email, limit=limit, cursor=cursor
+        )
+    except history.HistoryError as exc:
+        raise ApiError(400, "validation_error", str(exc), field="cursor") from None
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise ApiError(503, "unavailable", "history store unreachable") from exc
+
+
 def _usd(value: int) -> str:
     return format_amount(value, USD_DECIMALS)
 
 
 async def activity(request: Request) -> Response:
-    session = await guard(request, auth=True)
-    assert session is not None
-    limit, cursor = _page_args(request)
-    market = _market(request)
-    try:
-        page = await history.ledger(await market.pool(), session.email, limit=limit,
-                                    cursor=cursor)
-    except history.HistoryError as exc:
-        raise ApiError(400, "validation_error", str(exc), field="cursor") from None
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise ApiError(503, "unavailable", "history store unreachable") from exc
+    page = await _page(request, history.ledger)
     items = [
         {"seq": e.seq, "eventType": e.reason, "amount": _usd(e.amount),
          "balance": _usd(e.balance_after), "tradeId": e.trade_id, "orderId": e.order_id,
@@ -53,17 +61,7 @@ async def activity(request: Request) -> Response:
 
 
 async def closed_trades(request: Request) -> Response:
-    session = await guard(request, auth=True)
-    assert session is not None
-    limit, cursor = _page_args(request)
-    market = _market(request)
-    try:
-        page = await history.closed_trades(await market.pool(), session.email, limit=limit,
-                                           cursor=cursor)
-    except history.HistoryError as exc:
-        raise ApiError(400, "validation_error", str(exc), field="cursor") from None
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise ApiError(503, "unavailable", "history store unreachable") from exc
+    page = await _page(request, history.closed_trades)
     config = request.app.state.gw.config
     items = []
     for t in page.items:
